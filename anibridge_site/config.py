@@ -1,0 +1,386 @@
+"""Every environment variable AniBridge reads, parsed once into a typed `Config`.
+
+Names and defaults follow the original AniBridge where it had the setting, so a
+user can bring their `.env` along. `.env` is read with python-dotenv; `DATABASE_URL`
+is parsed by django-environ. The values themselves are checked here, strictly:
+django-environ would read `MAX_CONCURRENCY=abc` as an exception with a traceback and
+`DELETE_FILES_ON_TORRENT_DELETE=maybe` silently as False, and we want one clear line.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import dotenv_values
+
+SITES = ("aniworld.to", "s.to", "megakino")
+LANGUAGES = ("German Dub", "German Sub", "English Sub", "English Dub")
+DEFAULT_PROVIDER_ORDER = "VOE,Filemoon,Vidmoly,Doodstream,Vidoza,Streamtape,LoadX,Luluvdo"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+T = TypeVar("T")
+
+
+class ConfigError(ImproperlyConfigured):
+    """A setting has a value we cannot use; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Config:
+    # Paths
+    data_dir: Path
+    download_dir: Path
+    qbit_public_save_path: str
+    # Server
+    host: str
+    port: int
+    web_concurrency: int
+    log_level: str
+    secret_key: str
+    database_url: str
+    redis_url: str
+    admin_user: str
+    admin_password: str
+    # Sites
+    catalog_sites: tuple[str, ...]
+    aniworld_base_url: str
+    aniworld_alphabet_url: str
+    aniworld_titles_refresh_hours: float
+    sto_base_url: str
+    sto_alphabet_url: str
+    sto_titles_refresh_hours: float
+    megakino_base_url: str
+    megakino_titles_refresh_hours: float
+    skyhook_base_url: str
+    # Hosters
+    provider_order: tuple[str, ...]
+    provider_redirect_timeout_seconds: float
+    provider_redirect_retries: int
+    # Downloads
+    max_concurrency: int
+    download_rate_limit_bytes_per_sec: int
+    delete_files_on_torrent_delete: bool
+    downloads_ttl_hours: float
+    cleanup_scan_interval_min: int
+    # qBittorrent API
+    qbit_username: str
+    qbit_password: str
+    # Torznab
+    indexer_name: str
+    indexer_api_key: str
+    torznab_cat_anime: int
+    torznab_cat_movie: int
+    availability_ttl_hours: float
+    torznab_fake_seeders: int
+    torznab_fake_leechers: int
+    torznab_return_test_result: bool
+    torznab_test_title: str
+    torznab_test_slug: str
+    torznab_test_season: int
+    torznab_test_episode: int
+    torznab_test_language: str
+    torznab_season_search_mode: str
+    torznab_season_search_max_episodes: int
+    torznab_season_search_max_consecutive_misses: int
+    # Naming
+    source_tag: str
+    release_group: str
+    release_group_aniworld: str
+    release_group_sto: str
+    # Specials / metadata
+    specials_metadata_enabled: bool
+    specials_metadata_timeout_seconds: float
+    specials_metadata_cache_ttl_minutes: int
+    specials_match_confidence_threshold: float
+    # STRM
+    strm_files_mode: str
+    strm_proxy_mode: str
+    strm_public_base_url: str
+    strm_proxy_auth: str
+    strm_proxy_secret: str
+    strm_proxy_upstream_allowlist: tuple[str, ...]
+    strm_proxy_cache_ttl_seconds: int
+    # Where each value came from is not needed at run time; keep the raw mapping
+    # out of reprs so secrets never reach a log line.
+    _raw: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+
+class _Reader:
+    """Reads one variable at a time and turns a bad value into a one-line ConfigError."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = values
+
+    def _get(self, name: str, default: str) -> str:
+        raw = self.values.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        return raw.strip()
+
+    def _parse(self, name: str, default: str, accepts: str, parse: Callable[[str], T]) -> T:
+        raw = self._get(name, default)
+        try:
+            return parse(raw)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"Invalid configuration: {name}={raw!r} is not valid; it accepts {accepts}."
+            ) from None
+
+    def str(self, name: str, default: str = "") -> str:
+        return self._get(name, default)
+
+    def int(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        upper = f" and <= {maximum}" if maximum is not None else ""
+
+        def parse(raw: str) -> int:
+            value = int(raw)
+            if value < minimum or (maximum is not None and value > maximum):
+                raise ValueError(raw)
+            return value
+
+        return self._parse(name, str(default), f"a whole number >= {minimum}{upper}", parse)
+
+    def float(self, name: str, default: float, minimum: float = 0.0, maximum: float | None = None) -> float:
+        upper = f" and <= {maximum:g}" if maximum is not None else ""
+
+        def parse(raw: str) -> float:
+            value = float(raw)
+            if value != value or value < minimum or (maximum is not None and value > maximum):
+                raise ValueError(raw)
+            return value
+
+        return self._parse(name, repr(default), f"a number >= {minimum:g}{upper}", parse)
+
+    def bool(self, name: str, default: bool) -> bool:
+        def parse(raw: str) -> bool:
+            low = raw.lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError(raw)
+
+        return self._parse(name, "true" if default else "false", "true/false (also 1/0, yes/no, on/off)", parse)
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        def parse(raw: str) -> str:
+            low = raw.lower()
+            for choice in choices:
+                if choice.lower() == low:
+                    return choice
+            raise ValueError(raw)
+
+        return self._parse(name, default, "one of " + ", ".join(choices), parse)
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+        def parse(raw: str) -> str:
+            if raw == "":
+                return raw
+            parts = urlsplit(raw)
+            if parts.scheme not in schemes or not parts.hostname:
+                raise ValueError(raw)
+            return raw.rstrip("/")
+
+        accepts = "an absolute URL starting with " + " or ".join(f"{s}://" for s in schemes)
+        return self._parse(name, default, accepts, parse)
+
+    def list(self, name: str, default: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        def parse(raw: str) -> tuple[str, ...]:
+            items = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+            if allowed is not None:
+                lowered = {a.lower(): a for a in allowed}
+                if not items or any(i.lower() not in lowered for i in items):
+                    raise ValueError(raw)
+                items = tuple(lowered[i.lower()] for i in items)
+            return items
+
+        accepts = "a comma-separated list" + (f" of {', '.join(allowed)}" if allowed else "")
+        return self._parse(name, default, accepts, parse)
+
+    def database_url(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            engine = environ.Env.db_url_config(raw).get("ENGINE", "")
+            if engine not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
+                raise ValueError(raw)
+            return raw
+
+        return self._parse(
+            name, default, "sqlite:////absolute/path.sqlite3 or postgres://user:pass@host:5432/db", parse
+        )
+
+
+def _secret_key(data_dir: Path, given: str) -> str:
+    """The configured SECRET_KEY, or one generated once and kept in DATA_DIR."""
+    if given:
+        return given
+    path = data_dir / "secret_key"
+    try:
+        # O_EXCL: when several processes start together exactly one writes the key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if key:
+            return key
+        raise ConfigError(
+            f"Invalid configuration: {path} is empty; delete it or set SECRET_KEY."
+        ) from None
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def _ensure_dir(name: str, path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"Invalid configuration: {name}={str(path)!r} cannot be created ({exc.strerror}); "
+            "it accepts a writable directory."
+        ) from None
+    return path.resolve()
+
+
+def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None = None) -> Config:
+    """Build the Config from `environ_values` (default: the process environment) over `.env`."""
+    process_env = dict(os.environ if environ_values is None else environ_values)
+    if env_file is None:
+        env_file = Path(process_env.get("ANIBRIDGE_ENV_FILE", ".env"))
+    file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
+    values = {**file_values, **process_env}
+    r = _Reader(values)
+
+    data_dir = _ensure_dir("DATA_DIR", Path(r.str("DATA_DIR", "./data")).expanduser())
+    download_dir = _ensure_dir(
+        "DOWNLOAD_DIR", Path(r.str("DOWNLOAD_DIR", str(data_dir / "downloads"))).expanduser()
+    )
+    aniworld = r.url("ANIWORLD_BASE_URL", "https://aniworld.to")
+    sto = r.url("STO_BASE_URL", "https://s.to")
+
+    cfg = Config(
+        data_dir=data_dir,
+        download_dir=download_dir,
+        qbit_public_save_path=r.str("QBIT_PUBLIC_SAVE_PATH"),
+        host=r.str("ANIBRIDGE_HOST", "0.0.0.0"),  # noqa: S104 - a container service listens on all interfaces
+        port=r.int("ANIBRIDGE_PORT", 8000, minimum=1, maximum=65535),
+        web_concurrency=r.int("WEB_CONCURRENCY", 2, minimum=1, maximum=64),
+        log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+        secret_key=_secret_key(data_dir, r.str("SECRET_KEY")),
+        database_url=r.database_url("DATABASE_URL", f"sqlite:///{data_dir / 'anibridge.sqlite3'}"),
+        redis_url=r.url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix")),
+        admin_user=r.str("ANIBRIDGE_ADMIN_USER"),
+        admin_password=r.str("ANIBRIDGE_ADMIN_PASSWORD"),
+        catalog_sites=r.list("CATALOG_SITES", ",".join(SITES), allowed=SITES),
+        aniworld_base_url=aniworld,
+        aniworld_alphabet_url=r.url("ANIWORLD_ALPHABET_URL", f"{aniworld}/animes-alphabet"),
+        aniworld_titles_refresh_hours=r.float("ANIWORLD_TITLES_REFRESH_HOURS", 24.0),
+        sto_base_url=sto,
+        sto_alphabet_url=r.url("STO_ALPHABET_URL", f"{sto}/serien?by=alpha"),
+        sto_titles_refresh_hours=r.float("STO_TITLES_REFRESH_HOURS", 24.0),
+        megakino_base_url=r.url("MEGAKINO_BASE_URL", "https://megakino1.to"),
+        megakino_titles_refresh_hours=r.float("MEGAKINO_TITLES_REFRESH_HOURS", 12.0),
+        skyhook_base_url=r.url("SKYHOOK_BASE_URL", "https://skyhook.sonarr.tv"),
+        provider_order=r.list("PROVIDER_ORDER", DEFAULT_PROVIDER_ORDER),
+        provider_redirect_timeout_seconds=r.float("PROVIDER_REDIRECT_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+        provider_redirect_retries=r.int("PROVIDER_REDIRECT_RETRIES", 2, maximum=10),
+        max_concurrency=r.int("MAX_CONCURRENCY", 3, minimum=1, maximum=64),
+        download_rate_limit_bytes_per_sec=r.int("DOWNLOAD_RATE_LIMIT_BYTES_PER_SEC", 0),
+        delete_files_on_torrent_delete=r.bool("DELETE_FILES_ON_TORRENT_DELETE", True),
+        downloads_ttl_hours=r.float("DOWNLOADS_TTL_HOURS", 0.0),
+        cleanup_scan_interval_min=r.int("CLEANUP_SCAN_INTERVAL_MIN", 30, minimum=1),
+        qbit_username=r.str("QBIT_USERNAME"),
+        qbit_password=r.str("QBIT_PASSWORD"),
+        indexer_name=r.str("INDEXER_NAME", "AniBridge Torznab"),
+        indexer_api_key=r.str("INDEXER_API_KEY"),
+        torznab_cat_anime=r.int("TORZNAB_CAT_ANIME", 5070, minimum=1),
+        torznab_cat_movie=r.int("TORZNAB_CAT_MOVIE", 2000, minimum=1),
+        availability_ttl_hours=r.float("AVAILABILITY_TTL_HOURS", 24.0),
+        torznab_fake_seeders=r.int("TORZNAB_FAKE_SEEDERS", 999, minimum=1),
+        torznab_fake_leechers=r.int("TORZNAB_FAKE_LEECHERS", 787),
+        torznab_return_test_result=r.bool("TORZNAB_RETURN_TEST_RESULT", True),
+        torznab_test_title=r.str("TORZNAB_TEST_TITLE", "AniBridge Connectivity Test"),
+        torznab_test_slug=r.str("TORZNAB_TEST_SLUG", "connectivity-test"),
+        torznab_test_season=r.int("TORZNAB_TEST_SEASON", 1),
+        torznab_test_episode=r.int("TORZNAB_TEST_EPISODE", 1, minimum=1),
+        torznab_test_language=r.choice("TORZNAB_TEST_LANGUAGE", "German Dub", LANGUAGES),
+        torznab_season_search_mode=r.choice("TORZNAB_SEASON_SEARCH_MODE", "fast", ("fast", "strict")),
+        torznab_season_search_max_episodes=r.int("TORZNAB_SEASON_SEARCH_MAX_EPISODES", 60, minimum=1),
+        torznab_season_search_max_consecutive_misses=r.int(
+            "TORZNAB_SEASON_SEARCH_MAX_CONSECUTIVE_MISSES", 3, minimum=1
+        ),
+        source_tag=r.str("SOURCE_TAG", "WEB"),
+        release_group=r.str("RELEASE_GROUP", "aniworld"),
+        release_group_aniworld=r.str("RELEASE_GROUP_ANIWORLD", r.str("RELEASE_GROUP", "aniworld")),
+        release_group_sto=r.str("RELEASE_GROUP_STO", "sto"),
+        specials_metadata_enabled=r.bool("SPECIALS_METADATA_ENABLED", True),
+        specials_metadata_timeout_seconds=r.float("SPECIALS_METADATA_TIMEOUT_SECONDS", 8.0, minimum=0.1),
+        specials_metadata_cache_ttl_minutes=r.int("SPECIALS_METADATA_CACHE_TTL_MINUTES", 360),
+        specials_match_confidence_threshold=r.float(
+            "SPECIALS_MATCH_CONFIDENCE_THRESHOLD", 0.5, maximum=1.0
+        ),
+        strm_files_mode=r.choice("STRM_FILES_MODE", "no", ("no", "both", "only")),
+        strm_proxy_mode=r.choice("STRM_PROXY_MODE", "direct", ("direct", "proxy")),
+        strm_public_base_url=r.url("STRM_PUBLIC_BASE_URL", ""),
+        strm_proxy_auth=r.choice("STRM_PROXY_AUTH", "token", ("none", "token", "apikey")),
+        strm_proxy_secret=r.str("STRM_PROXY_SECRET"),
+        strm_proxy_upstream_allowlist=tuple(
+            h.lower() for h in r.list("STRM_PROXY_UPSTREAM_ALLOWLIST", "")
+        ),
+        strm_proxy_cache_ttl_seconds=r.int("STRM_PROXY_CACHE_TTL_SECONDS", 0),
+        _raw=values,
+    )
+    _check_combinations(cfg)
+    return cfg
+
+
+def _check_combinations(cfg: Config) -> None:
+    if cfg.strm_proxy_mode == "proxy" and not cfg.strm_public_base_url:
+        raise ConfigError(
+            "Invalid configuration: STRM_PROXY_MODE=proxy needs STRM_PUBLIC_BASE_URL, "
+            "the http(s) URL at which your media server reaches AniBridge."
+        )
+    if cfg.strm_proxy_mode == "proxy" and cfg.strm_proxy_auth != "none" and not cfg.strm_proxy_secret:
+        raise ConfigError(
+            f"Invalid configuration: STRM_PROXY_AUTH={cfg.strm_proxy_auth} needs STRM_PROXY_SECRET, "
+            "a long random string (e.g. `openssl rand -hex 32`)."
+        )
+    if bool(cfg.qbit_username) != bool(cfg.qbit_password):
+        raise ConfigError(
+            "Invalid configuration: QBIT_USERNAME and QBIT_PASSWORD go together; set both or neither."
+        )
+    if bool(cfg.admin_user) != bool(cfg.admin_password):
+        raise ConfigError(
+            "Invalid configuration: ANIBRIDGE_ADMIN_USER and ANIBRIDGE_ADMIN_PASSWORD go together; "
+            "set both or neither."
+        )
+
+
+def database_settings(url: str) -> dict[str, Any]:
+    """Django DATABASES['default'] for `url`, with SQLite tuned for several processes."""
+    db: dict[str, Any] = environ.Env.db_url_config(url)
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        # pytest-django otherwise tests SQLite in memory, which worker processes
+        # started by the end-to-end tests could not see.
+        db["TEST"] = {"NAME": str(Path(db["NAME"]).with_name("test_" + Path(db["NAME"]).name))}
+        db["OPTIONS"] = {
+            # Several processes write (web, workers, beat): WAL lets readers proceed
+            # during writes, the busy timeout makes writers queue instead of failing,
+            # and IMMEDIATE takes the write lock at BEGIN so two transactions never
+            # deadlock upgrading read locks ("database is locked").
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        }
+    else:
+        db.setdefault("OPTIONS", {})
+        db["CONN_HEALTH_CHECKS"] = True
+    return db

@@ -1,0 +1,23 @@
+"""Gunicorn settings for the web process: gevent workers, from AniBridge's config."""
+
+from anibridge_site.config import load
+
+_cfg = load()
+
+bind = f"{_cfg.host}:{_cfg.port}"
+workers = _cfg.web_concurrency
+# gevent: the STRM proxy holds many long, mostly idle streams; one greenlet each.
+worker_class = "gevent"
+worker_connections = 1000
+# ffmpeg keeps connections open between segment requests.
+keepalive = 75
+# With gevent the worker heartbeat is independent of request length, so streams of
+# any duration are fine; this only bounds a stuck worker.
+timeout = 60
+graceful_timeout = 15
+accesslog = "-" if _cfg.log_level == "DEBUG" else None
+loglevel = _cfg.log_level.lower()
+proc_name = "anibridge-web"
+# Several gunicorns may run on one host (tests, replicas): the control socket has a
+# fixed default path they would fight over, and nothing here uses it.
+control_socket_disable = True

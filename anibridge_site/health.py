@@ -1,0 +1,63 @@
+"""GET /health: is the database, Redis and a worker for every queue there?"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from anibridge_site.redis_client import get_redis
+from anibridge_site.workers import live_workers
+
+log = logging.getLogger(__name__)
+
+REQUIRED_QUEUES = ("default", "downloads")
+
+
+def _database() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "engine": connection.vendor}
+
+
+def _redis() -> dict[str, Any]:
+    try:
+        get_redis().ping()
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True}
+
+
+def _workers(redis_ok: bool) -> dict[str, Any]:
+    if not redis_ok:
+        return {"ok": False, "error": "unknown: workers announce themselves in Redis, which is down"}
+    try:
+        nodes = live_workers()
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    served = {q for queues in nodes.values() for q in queues}
+    missing = [q for q in REQUIRED_QUEUES if q not in served]
+    result: dict[str, Any] = {"ok": not missing, "nodes": nodes}
+    if missing:
+        result["error"] = "no worker consumes queue(s): " + ", ".join(missing)
+    return result
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    database = _database()
+    redis = _redis()
+    workers = _workers(redis["ok"])
+    parts = {"database": database, "redis": redis, "workers": workers}
+    down = [name for name, part in parts.items() if not part["ok"]]
+    body = {"status": "ok" if not down else "down", "down": down, **parts}
+    if down:
+        log.warning("health: %s down", ", ".join(down))
+    return JsonResponse(body, status=200 if not down else 503)

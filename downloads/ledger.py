@@ -1,0 +1,214 @@
+"""Job state transitions, done atomically in the database.
+
+Celery's `acks_late` + `reject_on_worker_lost` bring a task back when a pool child
+dies; they cannot help when the whole worker (or its machine) dies, because Redis
+only restores unacked messages after the visibility timeout. So every running job
+holds a lease in its row: the worker renews it, and an expired lease, or one held by
+a dead process on this host, makes the job claimable again. Duplicate deliveries are
+harmless: only one worker can claim a job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from downloads.models import Job
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 60
+MAX_ATTEMPTS = 3
+QUEUE_FOR_KIND = {Job.Kind.DOWNLOAD: "downloads", Job.Kind.STRM: "default"}
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """True when `owner` was a process on this host that no longer exists."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def enqueue(job: Job) -> None:
+    """Send the job to its queue once the surrounding transaction commits."""
+    from downloads.tasks import run_job
+
+    queue = QUEUE_FOR_KIND.get(job.kind, "default")
+    job_id = str(job.pk)
+
+    def send() -> None:
+        result = run_job.apply_async(args=[job_id], queue=queue)
+        Job.objects.filter(pk=job_id).update(celery_task_id=result.id)
+        log.info("job %s queued on %s as task %s", job_id, queue, result.id)
+
+    transaction.on_commit(send)
+
+
+class Busy(Exception):
+    """The job is leased by a live process; try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"job is running elsewhere; retry in {retry_after:.0f}s")
+        self.retry_after = retry_after
+
+
+def claim(job_id: str) -> Job | None:
+    """Take the job for this process; None when it is over or gone.
+
+    Raises Busy when another live process holds the lease: that may be a duplicate
+    delivery, or the pid of a pool child that died but is not reaped yet.
+    """
+    now = timezone.now()
+    me = owner_id()
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            log.warning("job %s: task received for a job that no longer exists", job_id)
+            return None
+        takeover = job.status == Job.Status.DOWNLOADING and (
+            (job.lease_expires_at is not None and job.lease_expires_at < now)
+            or _owner_is_dead(job.lease_owner)
+        )
+        if job.status == Job.Status.DOWNLOADING and not takeover:
+            expires = job.lease_expires_at or now
+            raise Busy(max(1.0, (expires - now).total_seconds() + 1))
+        if job.status != Job.Status.QUEUED and not takeover:
+            log.info("job %s: not claimed, it is %s", job_id, job.status)
+            return None
+        if job.attempts >= MAX_ATTEMPTS:
+            _fail_locked(job, f"gave up after {job.attempts} attempts: the worker running it was lost")
+            return None
+        job.status = Job.Status.DOWNLOADING
+        job.lease_owner = me
+        job.lease_expires_at = now + timedelta(seconds=LEASE_SECONDS)
+        job.attempts += 1
+        job.started_at = job.started_at or now
+        job.message = f"running on {me} (attempt {job.attempts})"
+        job.save()
+    log.info("job %s: claimed by %s, attempt %d", job_id, me, job.attempts)
+    return job
+
+
+def renew(job_id: str, **fields: Any) -> bool:
+    """Extend our lease (and store progress fields); False when the job is no longer ours."""
+    updated = Job.objects.filter(
+        pk=job_id, status=Job.Status.DOWNLOADING, lease_owner=owner_id()
+    ).update(lease_expires_at=timezone.now() + timedelta(seconds=LEASE_SECONDS), **fields)
+    return updated == 1
+
+
+def finish(job_id: str, status: str, message: str = "", **fields: Any) -> bool:
+    """Record the end of our run; False when the job was taken from us meanwhile."""
+    now = timezone.now()
+    updated = Job.objects.filter(
+        pk=job_id, status=Job.Status.DOWNLOADING, lease_owner=owner_id()
+    ).update(
+        status=status,
+        message=message,
+        finished_at=now,
+        lease_owner="",
+        lease_expires_at=None,
+        **fields,
+    )
+    return updated == 1
+
+
+def release(job_id: str) -> None:
+    """Drop our lease after the job was cancelled or stopped under us."""
+    Job.objects.filter(pk=job_id, lease_owner=owner_id()).update(lease_owner="", lease_expires_at=None)
+
+
+def _fail_locked(job: Job, reason: str) -> None:
+    job.status = Job.Status.FAILED
+    job.message = reason
+    job.lease_owner = ""
+    job.lease_expires_at = None
+    job.finished_at = timezone.now()
+    job.save()
+    log.error("job %s failed: %s", job.pk, reason)
+
+
+def cancel(job: Job, reason: str = "cancelled by the client") -> bool:
+    """Stop the job; a worker running it notices at its next lease renewal."""
+    updated = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE + (Job.Status.STOPPED,)).update(
+        status=Job.Status.CANCELLED, message=reason, finished_at=timezone.now()
+    )
+    return updated == 1
+
+
+def retry(job: Job) -> bool:
+    """Queue a finished or failed job again from the start."""
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job.pk, status__in=Job.FINISHED).update(
+            status=Job.Status.QUEUED,
+            attempts=0,
+            progress=0.0,
+            downloaded_bytes=0,
+            speed=0.0,
+            eta=None,
+            message="queued again by an operator",
+            error_detail="",
+            finished_at=None,
+            lease_owner="",
+            lease_expires_at=None,
+        )
+        if updated:
+            enqueue(job)
+    return updated == 1
+
+
+def _requeue(jobs: Iterable[Job], why: str) -> int:
+    count = 0
+    for job in jobs:
+        with transaction.atomic():
+            locked = Job.objects.select_for_update().filter(pk=job.pk, status=Job.Status.DOWNLOADING).first()
+            if locked is None or locked.lease_owner != job.lease_owner:
+                continue  # it moved on while we looked
+            if locked.attempts >= MAX_ATTEMPTS:
+                _fail_locked(locked, f"gave up after {locked.attempts} attempts: {why}")
+                continue
+            locked.status = Job.Status.QUEUED
+            locked.message = f"requeued: {why}"
+            locked.lease_owner = ""
+            locked.lease_expires_at = None
+            locked.save()
+            enqueue(locked)
+            count += 1
+        log.warning("job %s requeued: %s", job.pk, why)
+    return count
+
+
+def recover_orphans_on_this_host() -> int:
+    """Requeue jobs whose lease belongs to a dead process on this host (worker restart)."""
+    prefix = socket.gethostname() + ":"
+    candidates = Job.objects.filter(status=Job.Status.DOWNLOADING, lease_owner__startswith=prefix)
+    orphans = [job for job in candidates if _owner_is_dead(job.lease_owner)]
+    return _requeue(orphans, "its worker process died")
+
+
+def recover_expired(grace_seconds: int = 15) -> int:
+    """Requeue jobs whose lease ran out (their worker vanished without a trace)."""
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    expired = Job.objects.filter(status=Job.Status.DOWNLOADING).filter(
+        Q(lease_expires_at__lt=cutoff) | Q(lease_expires_at__isnull=True)
+    )
+    return _requeue(list(expired), "its worker stopped renewing the lease")

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+
+import pytest
+
+from anibridge_site.redis_client import get_redis
+
+# The network guard fails any test that tries to leave loopback.
+pytest_plugins = ["tests.netguard"] if importlib.util.find_spec("tests.netguard") else []
+
+
+@pytest.fixture(autouse=True)
+def fresh_redis() -> Iterator[None]:
+    """Each test starts with the process's private Redis empty (queues, cache, presence)."""
+    get_redis().flushall()
+    yield

@@ -1,0 +1,111 @@
+"""Start real AniBridge processes (Celery worker, the whole stack) for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from django.db import connection
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def database_url() -> str:
+    """A URL for the database the current test uses (the test database)."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(DATABASE_URL=database_url(), PYTHONUNBUFFERED="1")
+    try:
+        from tests.netguard import netguard_env
+
+        env.update(netguard_env())
+    except ImportError:  # the guard module arrives with the fake-web work
+        pass
+    env.update(extra)
+    return env
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Proc:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self._log = log.open("wb")
+        self.popen = subprocess.Popen(
+            args, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        try:
+            os.killpg(self.popen.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.popen.poll() is None:
+            self.kill_group(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill_group(signal.SIGKILL)
+                self.popen.wait(timeout=5)
+        # Pool children may outlive a killed parent for a moment: reap the group.
+        self.kill_group(signal.SIGKILL)
+        self._log.close()
+
+
+def node_is_up(node: str) -> bool:
+    from anibridge_site.workers import live_workers
+
+    return any(name.startswith(node + "@") for name in live_workers())
+
+
+@contextmanager
+def celery_worker(
+    tmp_path: Path, queues: str = "default,downloads", concurrency: int = 2, name: str = "test"
+) -> Iterator[Proc]:
+    node = f"{name}-{uuid.uuid4().hex[:8]}"
+    args = [
+        sys.executable, "-m", "celery", "-A", "anibridge_site", "worker",
+        "-Q", queues, "-n", f"{node}@%h", "-c", str(concurrency), "-P", "prefork",
+        "--include", "tests.worker_tasks", "-l", "INFO", "--without-gossip", "--without-mingle",
+    ]
+    proc = Proc(args, process_env(), tmp_path / f"worker-{name}-{time.monotonic_ns()}.log")
+    try:
+        wait_until(lambda: node_is_up(node) or proc.popen.poll() is not None, 60, f"worker {node}")
+        if proc.popen.poll() is not None:
+            raise AssertionError("celery worker exited at start:\n" + proc.output()[-3000:])
+        yield proc
+    finally:
+        proc.stop()
