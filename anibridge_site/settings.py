@@ -98,7 +98,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = CONFIG.data_dir / "static"
 # The admin's CSS/JS come straight from the installed apps (no collectstatic step).
 WHITENOISE_USE_FINDERS = True
 STORAGES = {

@@ -1,0 +1,122 @@
+"""Job state transitions without a worker: claim, lease, cancel, retry, recovery."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from downloads import ledger
+from downloads.models import Job
+
+pytestmark = pytest.mark.django_db
+
+
+def _job(**fields) -> Job:
+    return Job.objects.create(site="s.to", slug="show", season=1, episode=2, language="German Dub", **fields)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_claim_takes_a_queued_job_once() -> None:
+    job = _job()
+    claimed = ledger.claim(str(job.pk))
+    assert claimed is not None and claimed.status == Job.Status.DOWNLOADING
+    assert claimed.lease_owner == ledger.owner_id() and claimed.attempts == 1
+    with pytest.raises(ledger.Busy):  # our own lease is live: a duplicate delivery waits
+        ledger.claim(str(job.pk))
+
+
+@pytest.mark.parametrize("status", [Job.Status.COMPLETED, Job.Status.CANCELLED, Job.Status.STOPPED])
+def test_claim_skips_jobs_that_are_not_waiting(status: str) -> None:
+    assert ledger.claim(str(_job(status=status).pk)) is None
+
+
+def test_claim_takes_over_an_expired_lease() -> None:
+    job = _job(status=Job.Status.DOWNLOADING, lease_owner="elsewhere:1", attempts=1,
+               lease_expires_at=timezone.now() - timedelta(seconds=1))
+    claimed = ledger.claim(str(job.pk))
+    assert claimed is not None and claimed.attempts == 2
+
+
+def test_claim_takes_over_from_a_dead_process_on_this_host() -> None:
+    job = _job(status=Job.Status.DOWNLOADING, attempts=1, lease_owner=f"{socket.gethostname()}:{_dead_pid()}",
+               lease_expires_at=timezone.now() + timedelta(minutes=5))
+    assert ledger.claim(str(job.pk)) is not None
+
+
+def test_claim_fails_the_job_after_max_attempts() -> None:
+    job = _job(status=Job.Status.DOWNLOADING, attempts=ledger.MAX_ATTEMPTS, lease_owner="gone:1",
+               lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert ledger.claim(str(job.pk)) is None
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "gave up after 3 attempts" in job.message
+
+
+def test_renew_fails_once_the_job_was_cancelled() -> None:
+    job = ledger.claim(str(_job().pk))
+    assert job is not None
+    assert ledger.renew(str(job.pk), progress=0.5)
+    assert ledger.cancel(job)
+    assert not ledger.renew(str(job.pk), progress=0.6)
+    job.refresh_from_db()
+    assert (job.status, job.progress) == (Job.Status.CANCELLED, 0.5)
+
+
+def test_finish_only_by_the_lease_holder() -> None:
+    job = _job(status=Job.Status.DOWNLOADING, lease_owner="other:1",
+               lease_expires_at=timezone.now() + timedelta(minutes=1))
+    assert not ledger.finish(str(job.pk), Job.Status.COMPLETED)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.DOWNLOADING
+
+
+def test_recover_expired_requeues_and_sends_a_new_task(django_capture_on_commit_callbacks) -> None:
+    job = _job(status=Job.Status.DOWNLOADING, lease_owner="vanished:1", attempts=1,
+               lease_expires_at=timezone.now() - timedelta(minutes=5))
+    fresh = _job(status=Job.Status.DOWNLOADING, lease_owner="alive:1",
+                 lease_expires_at=timezone.now() + timedelta(minutes=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ledger.recover_expired() == 1
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED and job.celery_task_id
+    assert Job.objects.get(pk=fresh.pk).status == Job.Status.DOWNLOADING
+
+
+def test_recover_orphans_only_touches_dead_local_processes(django_capture_on_commit_callbacks) -> None:
+    host = socket.gethostname()
+    orphan = _job(status=Job.Status.DOWNLOADING, lease_owner=f"{host}:{_dead_pid()}",
+                  lease_expires_at=timezone.now() + timedelta(minutes=1))
+    alive = _job(status=Job.Status.DOWNLOADING, lease_owner=f"{host}:{os.getpid()}",
+                 lease_expires_at=timezone.now() + timedelta(minutes=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ledger.recover_orphans_on_this_host() == 1
+    assert Job.objects.get(pk=orphan.pk).status == Job.Status.QUEUED
+    assert Job.objects.get(pk=alive.pk).status == Job.Status.DOWNLOADING
+
+
+def test_retry_requeues_failed_jobs_only(django_capture_on_commit_callbacks) -> None:
+    failed = _job(status=Job.Status.FAILED, attempts=3, message="boom", progress=0.4)
+    running = _job(status=Job.Status.DOWNLOADING)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert ledger.retry(failed)
+        assert not ledger.retry(running)
+    assert len(callbacks) == 1
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts, failed.progress) == (Job.Status.QUEUED, 0, 0.0)
+
+
+def test_enqueue_waits_for_the_transaction_to_commit(django_capture_on_commit_callbacks) -> None:
+    job = _job()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        ledger.enqueue(job)
+        assert Job.objects.get(pk=job.pk).celery_task_id == ""
+    assert len(callbacks) == 1
