@@ -135,10 +135,10 @@ class _Reader:
                 f"Invalid configuration: {name}={raw!r} is not valid; it accepts {accepts}."
             ) from None
 
-    def str(self, name: str, default: str = "") -> str:
+    def text(self, name: str, default: str = "") -> str:
         return self._get(name, default)
 
-    def int(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
         upper = f" and <= {maximum}" if maximum is not None else ""
 
         def parse(raw: str) -> int:
@@ -149,7 +149,9 @@ class _Reader:
 
         return self._parse(name, str(default), f"a whole number >= {minimum}{upper}", parse)
 
-    def float(self, name: str, default: float, minimum: float = 0.0, maximum: float | None = None) -> float:
+    def number(
+        self, name: str, default: float, minimum: float = 0.0, maximum: float | None = None
+    ) -> float:
         upper = f" and <= {maximum:g}" if maximum is not None else ""
 
         def parse(raw: str) -> float:
@@ -160,7 +162,7 @@ class _Reader:
 
         return self._parse(name, repr(default), f"a number >= {minimum:g}{upper}", parse)
 
-    def bool(self, name: str, default: bool) -> bool:
+    def flag(self, name: str, default: bool) -> bool:
         def parse(raw: str) -> bool:
             low = raw.lower()
             if low in _TRUE:
@@ -169,7 +171,9 @@ class _Reader:
                 return False
             raise ValueError(raw)
 
-        return self._parse(name, "true" if default else "false", "true/false (also 1/0, yes/no, on/off)", parse)
+        return self._parse(
+            name, "true" if default else "false", "true/false (also 1/0, yes/no, on/off)", parse
+        )
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         def parse(raw: str) -> str:
@@ -193,7 +197,9 @@ class _Reader:
         accepts = "an absolute URL starting with " + " or ".join(f"{s}://" for s in schemes)
         return self._parse(name, default, accepts, parse)
 
-    def list(self, name: str, default: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    def items(
+        self, name: str, default: str, allowed: tuple[str, ...] | None = None
+    ) -> tuple[str, ...]:
         def parse(raw: str) -> tuple[str, ...]:
             items = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
             if allowed is not None:
@@ -214,7 +220,10 @@ class _Reader:
             return raw
 
         return self._parse(
-            name, default, "sqlite:////absolute/path.sqlite3 or postgres://user:pass@host:5432/db", parse
+            name,
+            default,
+            "sqlite:////absolute/path.sqlite3 or postgres://user:pass@host:5432/db",
+            parse,
         )
 
 
@@ -255,13 +264,17 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
     process_env = dict(os.environ if environ_values is None else environ_values)
     if env_file is None:
         env_file = Path(process_env.get("ANIBRIDGE_ENV_FILE", ".env"))
-    file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
+    file_values = (
+        {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+        if env_file.is_file()
+        else {}
+    )
     values = {**file_values, **process_env}
     r = _Reader(values)
 
-    data_dir = _ensure_dir("DATA_DIR", Path(r.str("DATA_DIR", "./data")).expanduser())
+    data_dir = _ensure_dir("DATA_DIR", Path(r.text("DATA_DIR", "./data")).expanduser())
     download_dir = _ensure_dir(
-        "DOWNLOAD_DIR", Path(r.str("DOWNLOAD_DIR", str(data_dir / "downloads"))).expanduser()
+        "DOWNLOAD_DIR", Path(r.text("DOWNLOAD_DIR", str(data_dir / "downloads"))).expanduser()
     )
     aniworld = r.url("ANIWORLD_BASE_URL", "https://aniworld.to")
     sto = r.url("STO_BASE_URL", "https://s.to")
@@ -269,73 +282,85 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
     cfg = Config(
         data_dir=data_dir,
         download_dir=download_dir,
-        qbit_public_save_path=r.str("QBIT_PUBLIC_SAVE_PATH"),
-        host=r.str("ANIBRIDGE_HOST", "0.0.0.0"),  # noqa: S104 - a container service listens on all interfaces
-        port=r.int("ANIBRIDGE_PORT", 8000, minimum=1, maximum=65535),
-        web_concurrency=r.int("WEB_CONCURRENCY", 2, minimum=1, maximum=64),
+        qbit_public_save_path=r.text("QBIT_PUBLIC_SAVE_PATH"),
+        host=r.text("ANIBRIDGE_HOST", "0.0.0.0"),  # noqa: S104 - a container service listens on all interfaces
+        port=r.integer("ANIBRIDGE_PORT", 8000, minimum=1, maximum=65535),
+        web_concurrency=r.integer("WEB_CONCURRENCY", 2, minimum=1, maximum=64),
         log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
-        secret_key=_secret_key(data_dir, r.str("SECRET_KEY")),
+        secret_key=_secret_key(data_dir, r.text("SECRET_KEY")),
         database_url=r.database_url("DATABASE_URL", f"sqlite:///{data_dir / 'anibridge.sqlite3'}"),
-        redis_url=r.url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix")),
-        admin_user=r.str("ANIBRIDGE_ADMIN_USER"),
-        admin_password=r.str("ANIBRIDGE_ADMIN_PASSWORD"),
-        catalog_sites=r.list("CATALOG_SITES", ",".join(SITES), allowed=SITES),
+        redis_url=r.url(
+            "REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix")
+        ),
+        admin_user=r.text("ANIBRIDGE_ADMIN_USER"),
+        admin_password=r.text("ANIBRIDGE_ADMIN_PASSWORD"),
+        catalog_sites=r.items("CATALOG_SITES", ",".join(SITES), allowed=SITES),
         aniworld_base_url=aniworld,
         aniworld_alphabet_url=r.url("ANIWORLD_ALPHABET_URL", f"{aniworld}/animes-alphabet"),
-        aniworld_titles_refresh_hours=r.float("ANIWORLD_TITLES_REFRESH_HOURS", 24.0),
+        aniworld_titles_refresh_hours=r.number("ANIWORLD_TITLES_REFRESH_HOURS", 24.0),
         sto_base_url=sto,
         sto_alphabet_url=r.url("STO_ALPHABET_URL", f"{sto}/serien?by=alpha"),
-        sto_titles_refresh_hours=r.float("STO_TITLES_REFRESH_HOURS", 24.0),
+        sto_titles_refresh_hours=r.number("STO_TITLES_REFRESH_HOURS", 24.0),
         megakino_base_url=r.url("MEGAKINO_BASE_URL", "https://megakino1.to"),
-        megakino_titles_refresh_hours=r.float("MEGAKINO_TITLES_REFRESH_HOURS", 12.0),
+        megakino_titles_refresh_hours=r.number("MEGAKINO_TITLES_REFRESH_HOURS", 12.0),
         skyhook_base_url=r.url("SKYHOOK_BASE_URL", "https://skyhook.sonarr.tv"),
-        provider_order=r.list("PROVIDER_ORDER", DEFAULT_PROVIDER_ORDER),
-        provider_redirect_timeout_seconds=r.float("PROVIDER_REDIRECT_TIMEOUT_SECONDS", 10.0, minimum=0.1),
-        provider_redirect_retries=r.int("PROVIDER_REDIRECT_RETRIES", 2, maximum=10),
-        max_concurrency=r.int("MAX_CONCURRENCY", 3, minimum=1, maximum=64),
-        download_rate_limit_bytes_per_sec=r.int("DOWNLOAD_RATE_LIMIT_BYTES_PER_SEC", 0),
-        delete_files_on_torrent_delete=r.bool("DELETE_FILES_ON_TORRENT_DELETE", True),
-        downloads_ttl_hours=r.float("DOWNLOADS_TTL_HOURS", 0.0),
-        cleanup_scan_interval_min=r.int("CLEANUP_SCAN_INTERVAL_MIN", 30, minimum=1),
-        qbit_username=r.str("QBIT_USERNAME"),
-        qbit_password=r.str("QBIT_PASSWORD"),
-        indexer_name=r.str("INDEXER_NAME", "AniBridge Torznab"),
-        indexer_api_key=r.str("INDEXER_API_KEY"),
-        torznab_cat_anime=r.int("TORZNAB_CAT_ANIME", 5070, minimum=1),
-        torznab_cat_movie=r.int("TORZNAB_CAT_MOVIE", 2000, minimum=1),
-        availability_ttl_hours=r.float("AVAILABILITY_TTL_HOURS", 24.0),
-        torznab_fake_seeders=r.int("TORZNAB_FAKE_SEEDERS", 999, minimum=1),
-        torznab_fake_leechers=r.int("TORZNAB_FAKE_LEECHERS", 787),
-        torznab_return_test_result=r.bool("TORZNAB_RETURN_TEST_RESULT", True),
-        torznab_test_title=r.str("TORZNAB_TEST_TITLE", "AniBridge Connectivity Test"),
-        torznab_test_slug=r.str("TORZNAB_TEST_SLUG", "connectivity-test"),
-        torznab_test_season=r.int("TORZNAB_TEST_SEASON", 1),
-        torznab_test_episode=r.int("TORZNAB_TEST_EPISODE", 1, minimum=1),
+        provider_order=r.items("PROVIDER_ORDER", DEFAULT_PROVIDER_ORDER),
+        provider_redirect_timeout_seconds=r.number(
+            "PROVIDER_REDIRECT_TIMEOUT_SECONDS", 10.0, minimum=0.1
+        ),
+        provider_redirect_retries=r.integer("PROVIDER_REDIRECT_RETRIES", 2, maximum=10),
+        max_concurrency=r.integer("MAX_CONCURRENCY", 3, minimum=1, maximum=64),
+        download_rate_limit_bytes_per_sec=r.integer("DOWNLOAD_RATE_LIMIT_BYTES_PER_SEC", 0),
+        delete_files_on_torrent_delete=r.flag("DELETE_FILES_ON_TORRENT_DELETE", True),
+        downloads_ttl_hours=r.number("DOWNLOADS_TTL_HOURS", 0.0),
+        cleanup_scan_interval_min=r.integer("CLEANUP_SCAN_INTERVAL_MIN", 30, minimum=1),
+        qbit_username=r.text("QBIT_USERNAME"),
+        qbit_password=r.text("QBIT_PASSWORD"),
+        indexer_name=r.text("INDEXER_NAME", "AniBridge Torznab"),
+        indexer_api_key=r.text("INDEXER_API_KEY"),
+        torznab_cat_anime=r.integer("TORZNAB_CAT_ANIME", 5070, minimum=1),
+        torznab_cat_movie=r.integer("TORZNAB_CAT_MOVIE", 2000, minimum=1),
+        availability_ttl_hours=r.number("AVAILABILITY_TTL_HOURS", 24.0),
+        torznab_fake_seeders=r.integer("TORZNAB_FAKE_SEEDERS", 999, minimum=1),
+        torznab_fake_leechers=r.integer("TORZNAB_FAKE_LEECHERS", 787),
+        torznab_return_test_result=r.flag("TORZNAB_RETURN_TEST_RESULT", True),
+        torznab_test_title=r.text("TORZNAB_TEST_TITLE", "AniBridge Connectivity Test"),
+        torznab_test_slug=r.text("TORZNAB_TEST_SLUG", "connectivity-test"),
+        torznab_test_season=r.integer("TORZNAB_TEST_SEASON", 1),
+        torznab_test_episode=r.integer("TORZNAB_TEST_EPISODE", 1, minimum=1),
         torznab_test_language=r.choice("TORZNAB_TEST_LANGUAGE", "German Dub", LANGUAGES),
-        torznab_season_search_mode=r.choice("TORZNAB_SEASON_SEARCH_MODE", "fast", ("fast", "strict")),
-        torznab_season_search_max_episodes=r.int("TORZNAB_SEASON_SEARCH_MAX_EPISODES", 60, minimum=1),
-        torznab_season_search_max_consecutive_misses=r.int(
+        torznab_season_search_mode=r.choice(
+            "TORZNAB_SEASON_SEARCH_MODE", "fast", ("fast", "strict")
+        ),
+        torznab_season_search_max_episodes=r.integer(
+            "TORZNAB_SEASON_SEARCH_MAX_EPISODES", 60, minimum=1
+        ),
+        torznab_season_search_max_consecutive_misses=r.integer(
             "TORZNAB_SEASON_SEARCH_MAX_CONSECUTIVE_MISSES", 3, minimum=1
         ),
-        source_tag=r.str("SOURCE_TAG", "WEB"),
-        release_group=r.str("RELEASE_GROUP", "aniworld"),
-        release_group_aniworld=r.str("RELEASE_GROUP_ANIWORLD", r.str("RELEASE_GROUP", "aniworld")),
-        release_group_sto=r.str("RELEASE_GROUP_STO", "sto"),
-        specials_metadata_enabled=r.bool("SPECIALS_METADATA_ENABLED", True),
-        specials_metadata_timeout_seconds=r.float("SPECIALS_METADATA_TIMEOUT_SECONDS", 8.0, minimum=0.1),
-        specials_metadata_cache_ttl_minutes=r.int("SPECIALS_METADATA_CACHE_TTL_MINUTES", 360),
-        specials_match_confidence_threshold=r.float(
+        source_tag=r.text("SOURCE_TAG", "WEB"),
+        release_group=r.text("RELEASE_GROUP", "aniworld"),
+        release_group_aniworld=r.text(
+            "RELEASE_GROUP_ANIWORLD", r.text("RELEASE_GROUP", "aniworld")
+        ),
+        release_group_sto=r.text("RELEASE_GROUP_STO", "sto"),
+        specials_metadata_enabled=r.flag("SPECIALS_METADATA_ENABLED", True),
+        specials_metadata_timeout_seconds=r.number(
+            "SPECIALS_METADATA_TIMEOUT_SECONDS", 8.0, minimum=0.1
+        ),
+        specials_metadata_cache_ttl_minutes=r.integer("SPECIALS_METADATA_CACHE_TTL_MINUTES", 360),
+        specials_match_confidence_threshold=r.number(
             "SPECIALS_MATCH_CONFIDENCE_THRESHOLD", 0.5, maximum=1.0
         ),
         strm_files_mode=r.choice("STRM_FILES_MODE", "no", ("no", "both", "only")),
         strm_proxy_mode=r.choice("STRM_PROXY_MODE", "direct", ("direct", "proxy")),
         strm_public_base_url=r.url("STRM_PUBLIC_BASE_URL", ""),
         strm_proxy_auth=r.choice("STRM_PROXY_AUTH", "token", ("none", "token", "apikey")),
-        strm_proxy_secret=r.str("STRM_PROXY_SECRET"),
+        strm_proxy_secret=r.text("STRM_PROXY_SECRET"),
         strm_proxy_upstream_allowlist=tuple(
-            h.lower() for h in r.list("STRM_PROXY_UPSTREAM_ALLOWLIST", "")
+            h.lower() for h in r.items("STRM_PROXY_UPSTREAM_ALLOWLIST", "")
         ),
-        strm_proxy_cache_ttl_seconds=r.int("STRM_PROXY_CACHE_TTL_SECONDS", 0),
+        strm_proxy_cache_ttl_seconds=r.integer("STRM_PROXY_CACHE_TTL_SECONDS", 0),
         _raw=values,
     )
     _check_combinations(cfg)
@@ -348,14 +373,19 @@ def _check_combinations(cfg: Config) -> None:
             "Invalid configuration: STRM_PROXY_MODE=proxy needs STRM_PUBLIC_BASE_URL, "
             "the http(s) URL at which your media server reaches AniBridge."
         )
-    if cfg.strm_proxy_mode == "proxy" and cfg.strm_proxy_auth != "none" and not cfg.strm_proxy_secret:
+    if (
+        cfg.strm_proxy_mode == "proxy"
+        and cfg.strm_proxy_auth != "none"
+        and not cfg.strm_proxy_secret
+    ):
         raise ConfigError(
-            f"Invalid configuration: STRM_PROXY_AUTH={cfg.strm_proxy_auth} needs STRM_PROXY_SECRET, "
-            "a long random string (e.g. `openssl rand -hex 32`)."
+            f"Invalid configuration: STRM_PROXY_AUTH={cfg.strm_proxy_auth} needs "
+            "STRM_PROXY_SECRET, a long random string (e.g. `openssl rand -hex 32`)."
         )
     if bool(cfg.qbit_username) != bool(cfg.qbit_password):
         raise ConfigError(
-            "Invalid configuration: QBIT_USERNAME and QBIT_PASSWORD go together; set both or neither."
+            "Invalid configuration: QBIT_USERNAME and QBIT_PASSWORD go together; "
+            "set both or neither."
         )
     if bool(cfg.admin_user) != bool(cfg.admin_password):
         raise ConfigError(
@@ -376,7 +406,9 @@ def database_settings(url: str) -> dict[str, Any]:
             # during writes, the busy timeout makes writers queue instead of failing,
             # and IMMEDIATE takes the write lock at BEGIN so two transactions never
             # deadlock upgrading read locks ("database is locked").
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+            ),
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
         }

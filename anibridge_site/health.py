@@ -37,7 +37,10 @@ def _redis() -> dict[str, Any]:
 
 def _workers(redis_ok: bool) -> dict[str, Any]:
     if not redis_ok:
-        return {"ok": False, "error": "unknown: workers announce themselves in Redis, which is down"}
+        return {
+            "ok": False,
+            "error": "unknown: workers announce themselves in Redis, which is down",
+        }
     try:
         nodes = live_workers()
     except Exception as exc:

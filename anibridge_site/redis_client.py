@@ -12,5 +12,8 @@ from django.conf import settings
 def get_redis() -> redis.Redis:
     # Short timeouts: callers (health, locks) must answer quickly when Redis is down.
     return redis.Redis.from_url(
-        settings.CONFIG.redis_url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=30
+        settings.CONFIG.redis_url,
+        socket_connect_timeout=1,
+        socket_timeout=2,
+        health_check_interval=30,
     )

@@ -9,8 +9,22 @@ from catalog.models import EpisodeAvailability
 
 @admin.register(EpisodeAvailability)
 class EpisodeAvailabilityAdmin(admin.ModelAdmin):
-    list_display = ("checked_at", "__str__", "available", "height", "vcodec", "provider", "absolute_number")
-    list_filter = ("available", "site", "language", "provider", ("checked_at", admin.DateFieldListFilter))
+    list_display = (
+        "checked_at",
+        "__str__",
+        "available",
+        "height",
+        "vcodec",
+        "provider",
+        "absolute_number",
+    )
+    list_filter = (
+        "available",
+        "site",
+        "language",
+        "provider",
+        ("checked_at", admin.DateFieldListFilter),
+    )
     search_fields = ("slug",)
     date_hierarchy = "checked_at"
     actions = ("forget",)
@@ -19,7 +33,9 @@ class EpisodeAvailabilityAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: EpisodeAvailability | None = None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: EpisodeAvailability | None = None
+    ) -> bool:
         return False
 
     @admin.action(description="Forget selected (probe again on next search)")

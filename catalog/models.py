@@ -51,7 +51,8 @@ class EpisodeAvailability(EpisodeFields):
         verbose_name_plural = "episode availability"
         constraints = [
             models.UniqueConstraint(
-                fields=["site", "slug", "season", "episode", "language"], name="availability_identity"
+                fields=["site", "slug", "season", "episode", "language"],
+                name="availability_identity",
             )
         ]
         indexes = [models.Index(fields=["site", "slug", "season"], name="availability_season")]

@@ -56,7 +56,9 @@ class JobAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         done = sum(ledger.cancel(job, "cancelled by an operator") for job in queryset)
-        self.message_user(request, f"Cancelled {done} of {queryset.count()} job(s).", messages.SUCCESS)
+        self.message_user(
+            request, f"Cancelled {done} of {queryset.count()} job(s).", messages.SUCCESS
+        )
 
     @admin.action(description="Retry selected failed/cancelled jobs")
     def retry_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:

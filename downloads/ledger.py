@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60
 MAX_ATTEMPTS = 3
-QUEUE_FOR_KIND = {Job.Kind.DOWNLOAD: "downloads", Job.Kind.STRM: "default"}
+QUEUE_FOR_KIND: dict[str, str] = {Job.Kind.DOWNLOAD: "downloads", Job.Kind.STRM: "default"}
 
 
 def owner_id() -> str:
@@ -56,7 +56,7 @@ def enqueue(job: Job) -> None:
     job_id = str(job.pk)
 
     def send() -> None:
-        result = run_job.apply_async(args=[job_id], queue=queue)
+        result = run_job.apply_async(args=(job_id,), queue=queue)
         Job.objects.filter(pk=job_id).update(celery_task_id=result.id)
         log.info("job %s queued on %s as task %s", job_id, queue, result.id)
 
@@ -95,7 +95,9 @@ def claim(job_id: str) -> Job | None:
             log.info("job %s: not claimed, it is %s", job_id, job.status)
             return None
         if job.attempts >= MAX_ATTEMPTS:
-            _fail_locked(job, f"gave up after {job.attempts} attempts: the worker running it was lost")
+            _fail_locked(
+                job, f"gave up after {job.attempts} attempts: the worker running it was lost"
+            )
             return None
         job.status = Job.Status.DOWNLOADING
         job.lease_owner = me
@@ -134,7 +136,9 @@ def finish(job_id: str, status: str, message: str = "", **fields: Any) -> bool:
 
 def release(job_id: str) -> None:
     """Drop our lease after the job was cancelled or stopped under us."""
-    Job.objects.filter(pk=job_id, lease_owner=owner_id()).update(lease_owner="", lease_expires_at=None)
+    Job.objects.filter(pk=job_id, lease_owner=owner_id()).update(
+        lease_owner="", lease_expires_at=None
+    )
 
 
 def _fail_locked(job: Job, reason: str) -> None:
@@ -149,7 +153,7 @@ def _fail_locked(job: Job, reason: str) -> None:
 
 def cancel(job: Job, reason: str = "cancelled by the client") -> bool:
     """Stop the job; a worker running it notices at its next lease renewal."""
-    updated = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE + (Job.Status.STOPPED,)).update(
+    updated = Job.objects.filter(pk=job.pk, status__in=(*Job.ACTIVE, Job.Status.STOPPED)).update(
         status=Job.Status.CANCELLED, message=reason, finished_at=timezone.now()
     )
     return updated == 1
@@ -180,7 +184,11 @@ def _requeue(jobs: Iterable[Job], why: str) -> int:
     count = 0
     for job in jobs:
         with transaction.atomic():
-            locked = Job.objects.select_for_update().filter(pk=job.pk, status=Job.Status.DOWNLOADING).first()
+            locked = (
+                Job.objects.select_for_update()
+                .filter(pk=job.pk, status=Job.Status.DOWNLOADING)
+                .first()
+            )
             if locked is None or locked.lease_owner != job.lease_owner:
                 continue  # it moved on while we looked
             if locked.attempts >= MAX_ATTEMPTS:

@@ -31,7 +31,9 @@ class Job(EpisodeFields):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     provider = models.CharField(max_length=32, blank=True, help_text="preferred hoster, if any")
     release_name = models.CharField(max_length=255, blank=True)
-    source_site = models.CharField(max_length=32, blank=True, help_text="site that served the media")
+    source_site = models.CharField(
+        max_length=32, blank=True, help_text="site that served the media"
+    )
     provider_used = models.CharField(max_length=32, blank=True)
 
     progress = models.FloatField(default=0.0, help_text="0..1")

@@ -122,7 +122,9 @@ def run_job(self: Task, job_id: str) -> str:
         return "skipped"
     handler = HANDLERS.get(job.kind)
     if handler is None:
-        ledger.finish(job_id, Job.Status.FAILED, f"no handler for job kind {job.kind!r} in this worker")
+        ledger.finish(
+            job_id, Job.Status.FAILED, f"no handler for job kind {job.kind!r} in this worker"
+        )
         return "failed"
     ctx = JobContext(job_id)
     try:
@@ -158,4 +160,3 @@ def run_job(self: Task, job_id: str) -> str:
 @shared_task(name="downloads.tasks.recover_lost_jobs", ignore_result=True)
 def recover_lost_jobs() -> int:
     return ledger.recover_expired()
-

@@ -14,7 +14,16 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(ClientTask)
 class ClientTaskAdmin(admin.ModelAdmin):
-    list_display = ("added_on", "name", "hash", "category", "mode", "job_status", "site", "language")
+    list_display = (
+        "added_on",
+        "name",
+        "hash",
+        "category",
+        "mode",
+        "job_status",
+        "site",
+        "language",
+    )
     list_filter = ("mode", "category", "site", "language", ("added_on", admin.DateFieldListFilter))
     search_fields = ("=hash", "name", "slug")
     date_hierarchy = "added_on"

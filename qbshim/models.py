@@ -39,7 +39,9 @@ class ClientTask(EpisodeFields):
     tags = models.CharField(max_length=500, blank=True)
     save_path = models.CharField(max_length=1024, blank=True)
     stopped = models.BooleanField(default=False, help_text="added or set stopped by the client")
-    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="client_task")
+    job = models.OneToOneField(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="client_task"
+    )
     added_on = models.DateTimeField(default=timezone.now, db_index=True)
     completion_on = models.DateTimeField(null=True, blank=True)
     # Bumped on every change the client can see, for sync/maindata deltas.

@@ -15,7 +15,9 @@ class ResolvedFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return [("yes", "has a resolved URL"), ("no", "not resolved"), ("failing", "failing")]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[StrmUrlMapping]) -> QuerySet[StrmUrlMapping]:
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[StrmUrlMapping]
+    ) -> QuerySet[StrmUrlMapping]:
         if self.value() == "yes":
             return queryset.exclude(resolved_url="")
         if self.value() == "no":
@@ -27,8 +29,21 @@ class ResolvedFilter(admin.SimpleListFilter):
 
 @admin.register(StrmUrlMapping)
 class StrmUrlMappingAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "provider_used", "resolved_at", "last_status", "fail_count", "strm_path")
-    list_filter = (ResolvedFilter, "site", "language", "provider_used", ("resolved_at", admin.DateFieldListFilter))
+    list_display = (
+        "__str__",
+        "provider_used",
+        "resolved_at",
+        "last_status",
+        "fail_count",
+        "strm_path",
+    )
+    list_filter = (
+        ResolvedFilter,
+        "site",
+        "language",
+        "provider_used",
+        ("resolved_at", admin.DateFieldListFilter),
+    )
     search_fields = ("slug", "strm_path")
     actions = ("purge_cached_url",)
     readonly_fields = [f.name for f in StrmUrlMapping._meta.fields]
@@ -36,7 +51,9 @@ class StrmUrlMappingAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: StrmUrlMapping | None = None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: StrmUrlMapping | None = None
+    ) -> bool:
         return False
 
     @admin.action(description="Purge cached URL (resolve afresh on next playback)")

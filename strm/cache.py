@@ -17,7 +17,12 @@ def cache_key(site: str, slug: str, season: int, episode: int, language: str, pr
 
 def key_for(mapping: StrmUrlMapping) -> str:
     return cache_key(
-        mapping.site, mapping.slug, mapping.season, mapping.episode, mapping.language, mapping.provider
+        mapping.site,
+        mapping.slug,
+        mapping.season,
+        mapping.episode,
+        mapping.language,
+        mapping.provider,
     )
 
 
@@ -27,4 +32,6 @@ def purge(mapping: StrmUrlMapping) -> None:
         cache.delete(key_for(mapping))
     except Exception as exc:  # Redis down: the row below is what survives anyway
         log.warning("strm cache purge for %s could not reach Redis: %s", mapping, exc)
-    StrmUrlMapping.objects.filter(pk=mapping.pk).update(resolved_url="", resolved_headers={}, resolved_at=None)
+    StrmUrlMapping.objects.filter(pk=mapping.pk).update(
+        resolved_url="", resolved_headers={}, resolved_at=None
+    )

@@ -21,7 +21,9 @@ class StrmUrlMapping(EpisodeFields):
     resolved_headers = models.JSONField(default=dict, blank=True)
     provider_used = models.CharField(max_length=32, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    last_status = models.PositiveIntegerField(null=True, blank=True, help_text="last upstream HTTP status")
+    last_status = models.PositiveIntegerField(
+        null=True, blank=True, help_text="last upstream HTTP status"
+    )
     last_checked_at = models.DateTimeField(null=True, blank=True)
     fail_count = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)

@@ -25,11 +25,25 @@ def free_port() -> int:
 def start_redis(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
     server = shutil.which("redis-server")
     if server is None:
-        raise RuntimeError("redis-server is not installed: run `make test` (it installs it) or apt-get install redis-server")
+        raise RuntimeError(
+            "redis-server is not installed: run `make test` (it installs it) "
+            "or apt-get install redis-server"
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(data_dir)],
+        [
+            server,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+        ],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port, socket_connect_timeout=0.2)

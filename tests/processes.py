@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,9 @@ def process_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -56,7 +58,12 @@ class Proc:
         self.log_path = log
         self._log = log.open("wb")
         self.popen = subprocess.Popen(
-            args, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property
@@ -67,10 +74,8 @@ class Proc:
         return self.log_path.read_text(errors="replace")
 
     def kill_group(self, sig: int = signal.SIGKILL) -> None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def stop(self, timeout: float = 15) -> None:
         if self.popen.poll() is None:
@@ -97,9 +102,26 @@ def celery_worker(
 ) -> Iterator[Proc]:
     node = f"{name}-{uuid.uuid4().hex[:8]}"
     args = [
-        sys.executable, "-m", "celery", "-A", "anibridge_site", "worker",
-        "-Q", queues, "-n", f"{node}@%h", "-c", str(concurrency), "-P", "prefork",
-        "--include", "tests.worker_tasks", "-l", "INFO", "--without-gossip", "--without-mingle",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "anibridge_site",
+        "worker",
+        "-Q",
+        queues,
+        "-n",
+        f"{node}@%h",
+        "-c",
+        str(concurrency),
+        "-P",
+        "prefork",
+        "--include",
+        "tests.worker_tasks",
+        "-l",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
     ]
     proc = Proc(args, process_env(), tmp_path / f"worker-{name}-{time.monotonic_ns()}.log")
     try:

@@ -24,11 +24,15 @@ def test_defaults_follow_the_original(tmp_path: Path) -> None:
     assert cfg.delete_files_on_torrent_delete is True
     assert cfg.strm_files_mode == "no" and cfg.strm_proxy_mode == "direct"
     assert cfg.download_dir == (tmp_path / "data" / "downloads").resolve()
-    assert cfg.database_url.startswith("sqlite:///") and cfg.database_url.endswith("anibridge.sqlite3")
+    assert cfg.database_url.startswith("sqlite:///") and cfg.database_url.endswith(
+        "anibridge.sqlite3"
+    )
 
 
 def test_derived_urls_follow_a_moved_base_url(tmp_path: Path) -> None:
-    cfg = _load(tmp_path, ANIWORLD_BASE_URL="https://aniworld.example/", STO_BASE_URL="http://127.0.0.1:9")
+    cfg = _load(
+        tmp_path, ANIWORLD_BASE_URL="https://aniworld.example/", STO_BASE_URL="http://127.0.0.1:9"
+    )
     assert cfg.aniworld_base_url == "https://aniworld.example"
     assert cfg.aniworld_alphabet_url == "https://aniworld.example/animes-alphabet"
     assert cfg.sto_alphabet_url == "http://127.0.0.1:9/serien?by=alpha"
@@ -71,26 +75,42 @@ def test_bad_value_names_the_variable_and_what_it_accepts(
 
 
 def test_values_are_case_insensitive_where_the_original_was(tmp_path: Path) -> None:
-    cfg = _load(tmp_path, STRM_FILES_MODE="Both", DELETE_FILES_ON_TORRENT_DELETE="False", LOG_LEVEL="debug")
-    assert (cfg.strm_files_mode, cfg.delete_files_on_torrent_delete, cfg.log_level) == ("both", False, "DEBUG")
+    cfg = _load(
+        tmp_path, STRM_FILES_MODE="Both", DELETE_FILES_ON_TORRENT_DELETE="False", LOG_LEVEL="debug"
+    )
+    assert (cfg.strm_files_mode, cfg.delete_files_on_torrent_delete, cfg.log_level) == (
+        "both",
+        False,
+        "DEBUG",
+    )
 
 
 @pytest.mark.parametrize(
     ("values", "needle"),
     [
         ({"STRM_PROXY_MODE": "proxy"}, "STRM_PUBLIC_BASE_URL"),
-        ({"STRM_PROXY_MODE": "proxy", "STRM_PUBLIC_BASE_URL": "http://nas:8000"}, "STRM_PROXY_SECRET"),
+        (
+            {"STRM_PROXY_MODE": "proxy", "STRM_PUBLIC_BASE_URL": "http://nas:8000"},
+            "STRM_PROXY_SECRET",
+        ),
         ({"QBIT_USERNAME": "sonarr"}, "QBIT_PASSWORD"),
         ({"ANIBRIDGE_ADMIN_USER": "admin"}, "ANIBRIDGE_ADMIN_PASSWORD"),
     ],
 )
-def test_incomplete_combinations_are_refused(tmp_path: Path, values: dict[str, str], needle: str) -> None:
+def test_incomplete_combinations_are_refused(
+    tmp_path: Path, values: dict[str, str], needle: str
+) -> None:
     with pytest.raises(ConfigError, match=needle):
         _load(tmp_path, **values)
 
 
 def test_proxy_mode_without_auth_needs_no_secret(tmp_path: Path) -> None:
-    cfg = _load(tmp_path, STRM_PROXY_MODE="proxy", STRM_PUBLIC_BASE_URL="http://nas:8000", STRM_PROXY_AUTH="none")
+    cfg = _load(
+        tmp_path,
+        STRM_PROXY_MODE="proxy",
+        STRM_PUBLIC_BASE_URL="http://nas:8000",
+        STRM_PROXY_AUTH="none",
+    )
     assert cfg.strm_proxy_mode == "proxy"
 
 
@@ -112,13 +132,24 @@ def test_sqlite_is_tuned_for_several_processes(tmp_path: Path) -> None:
     assert "busy_timeout" in db["OPTIONS"]["init_command"]
 
 
-@pytest.mark.parametrize("entry", [["manage.py", "check"], ["-m", "celery", "-A", "anibridge_site", "report"]])
-def test_start_up_with_a_bad_value_prints_one_line_and_exits(tmp_path: Path, entry: list[str]) -> None:
-    env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), "MAX_CONCURRENCY": "lots",
-           "ANIBRIDGE_ENV_FILE": str(tmp_path / "none")}
-    proc = subprocess.run([sys.executable, *entry], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+@pytest.mark.parametrize(
+    "entry", [["manage.py", "check"], ["-m", "celery", "-A", "anibridge_site", "report"]]
+)
+def test_start_up_with_a_bad_value_prints_one_line_and_exits(
+    tmp_path: Path, entry: list[str]
+) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATA_DIR": str(tmp_path),
+        "MAX_CONCURRENCY": "lots",
+        "ANIBRIDGE_ENV_FILE": str(tmp_path / "none"),
+    }
+    proc = subprocess.run(
+        [sys.executable, *entry], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [
-        "Invalid configuration: MAX_CONCURRENCY='lots' is not valid; it accepts a whole number >= 1 and <= 64."
+        "Invalid configuration: MAX_CONCURRENCY='lots' is not valid; "
+        "it accepts a whole number >= 1 and <= 64."
     ]

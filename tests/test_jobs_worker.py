@@ -18,8 +18,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def _job(kind: str = "test-sleep", **options: float) -> Job:
-    job = Job.objects.create(kind=kind, site="aniworld.to", slug="x", season=1, episode=1,
-                             language="German Dub", options=options)
+    job = Job.objects.create(
+        kind=kind,
+        site="aniworld.to",
+        slug="x",
+        season=1,
+        episode=1,
+        language="German Dub",
+        options=options,
+    )
     # Queue it on the downloads queue like a real download.
     Job.objects.filter(pk=job.pk).update(kind=kind)
     return job
@@ -40,7 +47,9 @@ def test_worker_runs_a_job_and_updates_its_row(tmp_path: Path) -> None:
     job = _job(steps=4, delay=0.05)
     with celery_worker(tmp_path):
         _enqueue(job)
-        done = wait_until(lambda: (j := _status(job)).status in Job.FINISHED and j, 30, "job to finish")
+        done = wait_until(
+            lambda: (j := _status(job)).status in Job.FINISHED and j, 30, "job to finish"
+        )
     assert done.status == Job.Status.COMPLETED, done.message
     assert done.progress == 1.0
     assert done.attempts == 1
@@ -58,7 +67,9 @@ def test_failure_is_recorded_with_a_one_line_reason(tmp_path: Path) -> None:
     job = _job(kind="test-fail")
     with celery_worker(tmp_path):
         _enqueue(job)
-        done = wait_until(lambda: (j := _status(job)).status in Job.FINISHED and j, 30, "job to fail")
+        done = wait_until(
+            lambda: (j := _status(job)).status in Job.FINISHED and j, 30, "job to fail"
+        )
     assert done.status == Job.Status.FAILED
     assert done.message == "RuntimeError: the hoster said no"
     assert "Traceback" in done.error_detail and "always_fails" in done.error_detail
@@ -66,7 +77,9 @@ def test_failure_is_recorded_with_a_one_line_reason(tmp_path: Path) -> None:
 
 def _wait_running(job: Job) -> Job:
     return wait_until(
-        lambda: (j := _status(job)).status == Job.Status.DOWNLOADING and j.progress > 0 and j, 30, "job to run"
+        lambda: (j := _status(job)).status == Job.Status.DOWNLOADING and j.progress > 0 and j,
+        30,
+        "job to run",
     )
 
 
@@ -77,7 +90,9 @@ def test_killed_pool_process_is_redelivered_and_completes(tmp_path: Path) -> Non
         running = _wait_running(job)
         child_pid = int(running.lease_owner.rpartition(":")[2])
         os.kill(child_pid, signal.SIGKILL)
-        done = wait_until(lambda: (j := _status(job)).status in Job.FINISHED and j, 60, "job to finish")
+        done = wait_until(
+            lambda: (j := _status(job)).status in Job.FINISHED and j, 60, "job to finish"
+        )
     assert done.status == Job.Status.COMPLETED, done.message
     assert done.attempts == 2
     assert Path(done.result_path).read_text() == "attempt 2\n"
@@ -94,7 +109,9 @@ def test_killed_worker_is_recovered_when_a_worker_starts_again(tmp_path: Path) -
     time.sleep(0.2)
     assert _status(job).status == Job.Status.DOWNLOADING  # nobody left to say otherwise
     with celery_worker(tmp_path, concurrency=1, name="second"):
-        done = wait_until(lambda: (j := _status(job)).status in Job.FINISHED and j, 60, "job to finish")
+        done = wait_until(
+            lambda: (j := _status(job)).status in Job.FINISHED and j, 60, "job to finish"
+        )
     assert done.status == Job.Status.COMPLETED, done.message
     assert done.attempts == 2
 
@@ -107,11 +124,17 @@ def test_cancel_stops_a_running_job_within_seconds(tmp_path: Path) -> None:
         assert ledger.cancel(running)
         cancelled_at = time.monotonic()
         # The worker drops its lease when it notices; then it is free for the next job.
-        wait_until(lambda: _status(job).lease_owner == "" or _status(job).progress == 1.0, 10, "worker to stop")
+        wait_until(
+            lambda: _status(job).lease_owner == "" or _status(job).progress == 1.0,
+            10,
+            "worker to stop",
+        )
         noticed = time.monotonic() - cancelled_at
         follow_up = _job(steps=1, delay=0.01)
         _enqueue(follow_up)
-        done = wait_until(lambda: (j := _status(follow_up)).status in Job.FINISHED and j, 30, "next job")
+        done = wait_until(
+            lambda: (j := _status(follow_up)).status in Job.FINISHED and j, 30, "next job"
+        )
     final = _status(job)
     assert final.status == Job.Status.CANCELLED
     assert final.progress < 1.0

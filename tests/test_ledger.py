@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _job(**fields) -> Job:
-    return Job.objects.create(site="s.to", slug="show", season=1, episode=2, language="German Dub", **fields)
+    return Job.objects.create(
+        site="s.to", slug="show", season=1, episode=2, language="German Dub", **fields
+    )
 
 
 def _dead_pid() -> int:
@@ -41,21 +43,33 @@ def test_claim_skips_jobs_that_are_not_waiting(status: str) -> None:
 
 
 def test_claim_takes_over_an_expired_lease() -> None:
-    job = _job(status=Job.Status.DOWNLOADING, lease_owner="elsewhere:1", attempts=1,
-               lease_expires_at=timezone.now() - timedelta(seconds=1))
+    job = _job(
+        status=Job.Status.DOWNLOADING,
+        lease_owner="elsewhere:1",
+        attempts=1,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
     claimed = ledger.claim(str(job.pk))
     assert claimed is not None and claimed.attempts == 2
 
 
 def test_claim_takes_over_from_a_dead_process_on_this_host() -> None:
-    job = _job(status=Job.Status.DOWNLOADING, attempts=1, lease_owner=f"{socket.gethostname()}:{_dead_pid()}",
-               lease_expires_at=timezone.now() + timedelta(minutes=5))
+    job = _job(
+        status=Job.Status.DOWNLOADING,
+        attempts=1,
+        lease_owner=f"{socket.gethostname()}:{_dead_pid()}",
+        lease_expires_at=timezone.now() + timedelta(minutes=5),
+    )
     assert ledger.claim(str(job.pk)) is not None
 
 
 def test_claim_fails_the_job_after_max_attempts() -> None:
-    job = _job(status=Job.Status.DOWNLOADING, attempts=ledger.MAX_ATTEMPTS, lease_owner="gone:1",
-               lease_expires_at=timezone.now() - timedelta(seconds=1))
+    job = _job(
+        status=Job.Status.DOWNLOADING,
+        attempts=ledger.MAX_ATTEMPTS,
+        lease_owner="gone:1",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
     assert ledger.claim(str(job.pk)) is None
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
@@ -73,17 +87,27 @@ def test_renew_fails_once_the_job_was_cancelled() -> None:
 
 
 def test_finish_only_by_the_lease_holder() -> None:
-    job = _job(status=Job.Status.DOWNLOADING, lease_owner="other:1",
-               lease_expires_at=timezone.now() + timedelta(minutes=1))
+    job = _job(
+        status=Job.Status.DOWNLOADING,
+        lease_owner="other:1",
+        lease_expires_at=timezone.now() + timedelta(minutes=1),
+    )
     assert not ledger.finish(str(job.pk), Job.Status.COMPLETED)
     assert Job.objects.get(pk=job.pk).status == Job.Status.DOWNLOADING
 
 
 def test_recover_expired_requeues_and_sends_a_new_task(django_capture_on_commit_callbacks) -> None:
-    job = _job(status=Job.Status.DOWNLOADING, lease_owner="vanished:1", attempts=1,
-               lease_expires_at=timezone.now() - timedelta(minutes=5))
-    fresh = _job(status=Job.Status.DOWNLOADING, lease_owner="alive:1",
-                 lease_expires_at=timezone.now() + timedelta(minutes=1))
+    job = _job(
+        status=Job.Status.DOWNLOADING,
+        lease_owner="vanished:1",
+        attempts=1,
+        lease_expires_at=timezone.now() - timedelta(minutes=5),
+    )
+    fresh = _job(
+        status=Job.Status.DOWNLOADING,
+        lease_owner="alive:1",
+        lease_expires_at=timezone.now() + timedelta(minutes=1),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert ledger.recover_expired() == 1
     job.refresh_from_db()
@@ -91,12 +115,20 @@ def test_recover_expired_requeues_and_sends_a_new_task(django_capture_on_commit_
     assert Job.objects.get(pk=fresh.pk).status == Job.Status.DOWNLOADING
 
 
-def test_recover_orphans_only_touches_dead_local_processes(django_capture_on_commit_callbacks) -> None:
+def test_recover_orphans_only_touches_dead_local_processes(
+    django_capture_on_commit_callbacks,
+) -> None:
     host = socket.gethostname()
-    orphan = _job(status=Job.Status.DOWNLOADING, lease_owner=f"{host}:{_dead_pid()}",
-                  lease_expires_at=timezone.now() + timedelta(minutes=1))
-    alive = _job(status=Job.Status.DOWNLOADING, lease_owner=f"{host}:{os.getpid()}",
-                 lease_expires_at=timezone.now() + timedelta(minutes=1))
+    orphan = _job(
+        status=Job.Status.DOWNLOADING,
+        lease_owner=f"{host}:{_dead_pid()}",
+        lease_expires_at=timezone.now() + timedelta(minutes=1),
+    )
+    alive = _job(
+        status=Job.Status.DOWNLOADING,
+        lease_owner=f"{host}:{os.getpid()}",
+        lease_expires_at=timezone.now() + timedelta(minutes=1),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert ledger.recover_orphans_on_this_host() == 1
     assert Job.objects.get(pk=orphan.pk).status == Job.Status.QUEUED

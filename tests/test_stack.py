@@ -43,9 +43,12 @@ def test_runstack_starts_redis_web_workers_beat_and_stops_on_ctrl_c(tmp_path: Pa
     env.pop("DATABASE_URL")  # the default: SQLite under DATA_DIR, as on a fresh machine
     stack = Proc([sys.executable, "manage.py", "runstack"], env, tmp_path / "stack.log")
     try:
-        status, body = wait_until(lambda: (h := _health(port))[0] == 200 and h, 90, "health 200")
+        _status, body = wait_until(lambda: (h := _health(port))[0] == 200 and h, 90, "health 200")
         assert body["database"]["engine"] == "sqlite"
-        assert sorted(q for qs in body["workers"]["nodes"].values() for q in qs) == ["default", "downloads"]
+        assert sorted(q for qs in body["workers"]["nodes"].values() for q in qs) == [
+            "default",
+            "downloads",
+        ]
         assert (tmp_path / "data" / "anibridge.sqlite3").exists()
         assert (tmp_path / "data" / "redis").is_dir()
         os.killpg(stack.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
@@ -58,16 +61,26 @@ def test_runstack_starts_redis_web_workers_beat_and_stops_on_ctrl_c(tmp_path: Pa
         assert f"{name} started" in log and f"{name} stopped" in log, log[-2000:]
     with pytest.raises(redis.ConnectionError):
         redis.Redis(port=redis_port, socket_connect_timeout=0.5).ping()
-    leftovers = subprocess.run(["pgrep", "-g", str(stack.pid)], capture_output=True, text=True).stdout
+    leftovers = subprocess.run(
+        ["pgrep", "-g", str(stack.pid)], capture_output=True, text=True
+    ).stdout
     assert leftovers == ""
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bootstrap_migrates_and_keeps_the_admin_account_in_line_with_the_env(tmp_path: Path) -> None:
+def test_bootstrap_migrates_and_keeps_the_admin_account_in_line_with_the_env(
+    tmp_path: Path,
+) -> None:
     def bootstrap(password: str) -> subprocess.CompletedProcess[str]:
         env = process_env(ANIBRIDGE_ADMIN_USER="boss", ANIBRIDGE_ADMIN_PASSWORD=password)
-        return subprocess.run([sys.executable, "manage.py", "bootstrap"], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "manage.py", "bootstrap"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     first = bootstrap("first-password")
     assert first.returncode == 0, first.stderr

@@ -21,7 +21,9 @@ def sleep_steps(job: Job, ctx: JobContext) -> JobResult:
     delay = float(job.options.get("delay", 0.1))
     for i in range(steps):
         time.sleep(delay)
-        ctx.report(progress=(i + 1) / steps, downloaded_bytes=(i + 1) * 1000, total_bytes=steps * 1000)
+        ctx.report(
+            progress=(i + 1) / steps, downloaded_bytes=(i + 1) * 1000, total_bytes=steps * 1000
+        )
     out = Path(settings.CONFIG.download_dir) / f"{job.pk}.done"
     out.write_text(f"attempt {job.attempts}\n")
     return JobResult(result_path=str(out))

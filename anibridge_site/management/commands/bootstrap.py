@@ -43,7 +43,9 @@ class Command(BaseCommand):
     help = "Wait for the database, apply migrations under a lock, create the admin account."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the database")
+        parser.add_argument(
+            "--wait", type=float, default=30.0, help="seconds to wait for the database"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._wait_for_database(options["wait"])
@@ -60,7 +62,9 @@ class Command(BaseCommand):
                 return
             except OperationalError as exc:
                 if time.monotonic() > deadline:
-                    raise CommandError(f"database not reachable after {seconds:.0f}s: {exc}") from exc
+                    raise CommandError(
+                        f"database not reachable after {seconds:.0f}s: {exc}"
+                    ) from exc
                 time.sleep(1)
 
     def _ensure_admin(self) -> None:
@@ -76,4 +80,6 @@ class Command(BaseCommand):
             user.set_password(cfg.admin_password)
             user.is_staff = user.is_superuser = True
             user.save()
-            self.stdout.write(f"admin account {cfg.admin_user!r} {'created' if created else 'updated'}")
+            self.stdout.write(
+                f"admin account {cfg.admin_user!r} {'created' if created else 'updated'}"
+            )

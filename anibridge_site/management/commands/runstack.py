@@ -31,14 +31,18 @@ def redis_answers(url: str) -> bool:
 
 
 class Command(BaseCommand):
-    help = "Start web (gunicorn+gevent), Celery workers and beat from the Procfile; Redis if needed."
+    help = (
+        "Start web (gunicorn+gevent), Celery workers and beat from the Procfile; Redis if needed."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--procfile", default=str(settings.BASE_DIR / "Procfile"))
 
     def handle(self, *args: Any, **options: Any) -> None:
         cfg = settings.CONFIG
-        redis_proc = None if redis_answers(cfg.redis_url) else self._start_local_redis(cfg.redis_url)
+        redis_proc = (
+            None if redis_answers(cfg.redis_url) else self._start_local_redis(cfg.redis_url)
+        )
         try:
             call_command("bootstrap")
             procfile = parse_procfile(Path(options["procfile"]).read_text())
@@ -47,7 +51,8 @@ class Command(BaseCommand):
             for name, cmd in procfile.processes.items():
                 manager.add_process(name, cmd, env=env, cwd=str(settings.BASE_DIR))
             self.stdout.write(
-                f"AniBridge on http://{cfg.host}:{cfg.port} (health: /health, admin: /admin/); Ctrl-C stops"
+                f"AniBridge on http://{cfg.host}:{cfg.port} "
+                "(health: /health, admin: /admin/); Ctrl-C stops"
             )
             manager.loop()
         finally:
@@ -83,11 +88,26 @@ class Command(BaseCommand):
             )
         data = settings.CONFIG.data_dir / "redis"
         data.mkdir(parents=True, exist_ok=True)
-        self.stdout.write(f"Redis not reachable at {url}: starting redis-server on {host}:{port} ({data})")
+        self.stdout.write(
+            f"Redis not reachable at {url}: starting redis-server on {host}:{port} ({data})"
+        )
         # Append-only file under DATA_DIR: queued jobs survive a restart of the stack.
         proc = subprocess.Popen(
-            [server, "--bind", host, "--port", str(port), "--dir", str(data), "--appendonly", "yes",
-             "--save", "", "--protected-mode", "yes"],
+            [
+                server,
+                "--bind",
+                host,
+                "--port",
+                str(port),
+                "--dir",
+                str(data),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--protected-mode",
+                "yes",
+            ],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 15
