@@ -47,6 +47,7 @@ lint: $(VENV)/.dev
 	@$(BIN)/ruff format --check .
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy .
+	@$(BIN)/hadolint docker/Dockerfile
 	@$(PY) manage.py makemigrations --check --dry-run > /dev/null || \
 		(echo "models changed without a migration: run '$(PY) manage.py makemigrations'"; exit 1)
 
