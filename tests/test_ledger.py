@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -152,3 +154,22 @@ def test_enqueue_waits_for_the_transaction_to_commit(django_capture_on_commit_ca
         ledger.enqueue(job)
         assert Job.objects.get(pk=job.pk).celery_task_id == ""
     assert len(callbacks) == 1
+
+
+def test_a_zombie_lease_holder_counts_as_dead() -> None:
+    # Containers whose init never reaps leave killed pool children as zombies.
+    proc = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        job = _job(
+            status=Job.Status.DOWNLOADING,
+            attempts=1,
+            lease_owner=f"{socket.gethostname()}:{proc.pid}",
+            lease_expires_at=timezone.now() + timedelta(minutes=5),
+        )
+        assert ledger.claim(str(job.pk)) is not None
+    finally:
+        proc.wait()
