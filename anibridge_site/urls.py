@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from anibridge_site.health import health
+from qbshim import legacy
 
 admin.site.site_header = "AniBridge"
 admin.site.site_title = "AniBridge admin"
@@ -9,4 +10,9 @@ admin.site.site_title = "AniBridge admin"
 urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
+    path("api/v2/", include("qbshim.urls")),
+    path("", include("downloads.urls")),
+    path("downloader/download", legacy.legacy_download),
+    path("jobs/<uuid:job_id>", legacy.legacy_job),
+    path("jobs/<uuid:job_id>/events", legacy.legacy_job_events),
 ]

@@ -44,7 +44,6 @@ class ClientTaskAdmin(admin.ModelAdmin):
         "job",
         "added_on",
         "completion_on",
-        "revision",
         "save_path",
         "stopped",
     )

@@ -44,8 +44,6 @@ class ClientTask(EpisodeFields):
     )
     added_on = models.DateTimeField(default=timezone.now, db_index=True)
     completion_on = models.DateTimeField(null=True, blank=True)
-    # Bumped on every change the client can see, for sync/maindata deltas.
-    revision = models.BigIntegerField(default=0, db_index=True)
 
     class Meta:
         ordering = ["-added_on"]

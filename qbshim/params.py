@@ -1,0 +1,61 @@
+"""Parameters as qBittorrent reads them: query string and form body merged."""
+
+from __future__ import annotations
+
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import HttpRequest
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+class BadParams(ValueError):
+    """The request's parameters cannot be used; the message says which and why."""
+
+
+class QbParams:
+    """Query string + urlencoded or multipart body (Sonarr switches to multipart for
+    long fields; the qbittorrent-api client POSTs even read-only calls)."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        try:
+            body = request.POST if request.method == "POST" else {}
+            self.files = request.FILES if request.method == "POST" else {}
+        except (RequestDataTooBig, TooManyFieldsSent) as exc:
+            raise BadParams(f"request body refused: {exc}") from None
+        self._values: dict[str, str] = {k: str(v) for k, v in request.GET.items()}
+        self._values.update({k: str(v) for k, v in body.items()})
+
+    def text(self, name: str, default: str = "") -> str:
+        return self._values.get(name, default)
+
+    def has(self, name: str) -> bool:
+        return name in self._values
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        """C# sends True/False, others true/false: compare case-insensitively."""
+        raw = self._values.get(name)
+        if raw is None:
+            return default
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise BadParams(f"{name}={raw!r} is not a boolean (true/false)")
+
+    def integer(self, name: str, default: int | None = None) -> int | None:
+        raw = self._values.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise BadParams(f"{name}={raw[:40]!r} is not a whole number") from None
+
+    def hashes(self) -> list[str] | None:
+        """`hashes=h1|h2`, or None for `all` (and for no parameter at all)."""
+        raw = self._values.get("hashes", self._values.get("hash", ""))
+        if raw.strip().lower() in ("all", ""):
+            return None
+        return [h.strip().lower() for h in raw.split("|") if h.strip()]

@@ -1,0 +1,53 @@
+"""Where files live (inside DOWNLOAD_DIR) and where Sonarr is told they live."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from django.conf import settings
+
+
+class PathRefused(ValueError):
+    """A save path outside the download directory."""
+
+
+def download_root() -> Path:
+    return Path(settings.CONFIG.download_dir).resolve()
+
+
+def _public_root() -> PurePosixPath | None:
+    raw = settings.CONFIG.qbit_public_save_path
+    return PurePosixPath(raw.rstrip("/") or "/") if raw else None
+
+
+def public(path: str | Path) -> str:
+    """The path as the *arr client sees it (QBIT_PUBLIC_SAVE_PATH replaces DOWNLOAD_DIR)."""
+    root, pub = download_root(), _public_root()
+    p = Path(path)
+    if pub is None or not p.is_relative_to(root):
+        return str(p)
+    return str(pub.joinpath(p.relative_to(root)))
+
+
+def internal_save_path(requested: str) -> Path:
+    """A client's save path mapped into DOWNLOAD_DIR; anything that escapes it is refused."""
+    root, pub = download_root(), _public_root()
+    requested = requested.strip()
+    if not requested:
+        return root
+    if "\x00" in requested:
+        raise PathRefused("save path contains a NUL byte")
+    candidate = PurePosixPath(requested)
+    if pub is not None and candidate.is_absolute() and candidate.is_relative_to(pub):
+        candidate = PurePosixPath(root).joinpath(candidate.relative_to(pub))
+    path = (
+        (root / candidate).resolve() if not candidate.is_absolute() else Path(candidate).resolve()
+    )
+    if not path.is_relative_to(root):
+        shown = settings.CONFIG.qbit_public_save_path or str(root)
+        raise PathRefused(f"save path {requested!r} is outside the download directory {shown}")
+    return path
+
+
+def inside_download_dir(path: str | Path) -> bool:
+    return Path(path).resolve().is_relative_to(download_root())

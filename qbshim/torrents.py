@@ -1,0 +1,249 @@
+"""What the qBittorrent torrent calls do to ClientTask and Job rows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from catalog.magnet import MagnetError, parse_magnet
+from downloads import ledger
+from downloads.models import Job
+from qbshim.models import Category, ClientTask
+from qbshim.paths import inside_download_dir, internal_save_path
+from qbshim.state import torrent_info
+
+log = logging.getLogger(__name__)
+
+MAX_MAGNETS_PER_CALL = 200
+
+# qBittorrent's torrents/info `filter` values -> the states they select.
+FILTERS: dict[str, set[str]] = {
+    "downloading": {"downloading", "queuedDL", "stoppedDL"},
+    "seeding": set(),
+    "completed": {"stoppedUP"},
+    "paused": {"stoppedDL", "stoppedUP"},
+    "stopped": {"stoppedDL", "stoppedUP"},
+    "active": {"downloading"},
+    "inactive": {"queuedDL", "stoppedDL", "stoppedUP", "error"},
+    "resumed": {"downloading", "queuedDL"},
+    "running": {"downloading", "queuedDL"},
+    "stalled": set(),
+    "stalled_uploading": set(),
+    "stalled_downloading": set(),
+    "checking": set(),
+    "moving": set(),
+    "errored": {"error"},
+}
+
+
+class AddRefused(ValueError):
+    """torrents/add cannot take this request; the message says why."""
+
+
+def tasks(hashes: list[str] | None) -> QuerySet[ClientTask]:
+    qs = ClientTask.objects.select_related("job")
+    return qs if hashes is None else qs.filter(hash__in=hashes)
+
+
+def add_magnets(
+    urls: str, category: str, stopped: bool, savepath: str, tags: str
+) -> list[ClientTask]:
+    """Parse every magnet first; add them all in one transaction, or none."""
+    lines = [line.strip() for line in urls.replace("\r", "\n").split("\n") if line.strip()]
+    if not lines:
+        raise AddRefused("no magnet link in 'urls'")
+    if len(lines) > MAX_MAGNETS_PER_CALL:
+        raise AddRefused(f"at most {MAX_MAGNETS_PER_CALL} magnets per call")
+    try:
+        parsed = [parse_magnet(line) for line in lines]
+    except MagnetError as exc:
+        raise AddRefused(str(exc)) from None
+    with transaction.atomic():
+        save_path = _save_path(category, savepath)
+        return [
+            _add_one(p, line, category, stopped, save_path, tags)
+            for p, line in zip(parsed, lines, strict=True)
+        ]
+
+
+def _save_path(category: str, savepath: str) -> Path:
+    if savepath:
+        return internal_save_path(savepath)
+    if category:
+        cat, _ = Category.objects.get_or_create(name=category)
+        return internal_save_path(cat.save_path)
+    return internal_save_path("")
+
+
+def _add_one(
+    parsed: Any, magnet: str, category: str, stopped: bool, save_path: Path, tags: str
+) -> ClientTask:
+    existing = ClientTask.objects.select_related("job").filter(hash=parsed.hash).first()
+    if existing is not None:
+        # Adding the same hash again is a no-op, except that a failed job gets another go.
+        if existing.job is not None and existing.job.status in (
+            Job.Status.FAILED,
+            Job.Status.CANCELLED,
+        ):
+            ledger.retry(existing.job)
+        return existing
+    ident = parsed.identity
+    identity = {
+        "site": ident.site,
+        "slug": ident.slug,
+        "season": ident.season,
+        "episode": ident.episode,
+        "language": ident.language,
+    }
+    job = Job.objects.create(
+        kind=Job.Kind.STRM if parsed.mode == "strm" else Job.Kind.DOWNLOAD,
+        status=Job.Status.STOPPED if stopped else Job.Status.QUEUED,
+        provider=ident.provider or "",
+        release_name=parsed.name,
+        save_path=str(save_path),
+        message="added stopped" if stopped else "queued",
+        **identity,
+    )
+    task = ClientTask.objects.create(
+        hash=parsed.hash,
+        name=parsed.name,
+        provider=ident.provider or "",
+        mode=ClientTask.Mode.STRM if parsed.mode == "strm" else ClientTask.Mode.DOWNLOAD,
+        magnet=magnet,
+        category=category,
+        tags=_tag_text(_split_tags(tags)),
+        save_path=str(save_path),
+        stopped=stopped,
+        job=job,
+        **identity,
+    )
+    if not stopped:
+        ledger.enqueue(job)
+    log.info(
+        "added %s (%s) as job %s%s", task.hash, task.name, job.pk, " stopped" if stopped else ""
+    )
+    return task
+
+
+def list_info(
+    filter_name: str,
+    category: str | None,
+    tag: str | None,
+    hashes: list[str] | None,
+    sort: str,
+    reverse: bool,
+    limit: int | None,
+    offset: int | None,
+) -> list[dict[str, Any]]:
+    qs = tasks(hashes).order_by("added_on", "hash")
+    if category is not None:
+        qs = qs.filter(category=category)
+    items = [torrent_info(t) for t in qs]
+    if tag:
+        items = [i for i in items if tag in _split_tags(i["tags"])]
+    if filter_name and filter_name != "all":
+        wanted = FILTERS.get(filter_name)
+        if wanted is None:
+            raise ValueError(f"unknown filter {filter_name!r}")
+        items = [i for i in items if i["state"] in wanted]
+    if sort:
+        items.sort(key=lambda i: (i.get(sort) is None, i.get(sort, 0)), reverse=reverse)
+    elif reverse:
+        items.reverse()
+    if offset is None:
+        start = 0
+    elif offset < 0:  # qBittorrent counts a negative offset from the end
+        start = max(0, len(items) + offset)
+    else:
+        start = offset
+    end = None if not limit or limit <= 0 else start + limit
+    return items[start:end]
+
+
+def delete(hashes: list[str] | None, delete_files: bool) -> int:
+    count = 0
+    for task in list(tasks(hashes)):
+        job = task.job
+        if job is not None:
+            ledger.cancel(job, "removed by the client")
+            if delete_files:
+                _remove_files(job)
+        task.delete()
+        count += 1
+        log.info(
+            "removed %s (%s)%s", task.hash, task.name, " with its files" if delete_files else ""
+        )
+    return count
+
+
+def _remove_files(job: Job) -> None:
+    """Delete the job's result; the worker removes partial files when it stops."""
+    if not job.result_path:
+        return
+    path = Path(job.result_path)
+    if not inside_download_dir(path):
+        log.error("job %s: not deleting %s, it is outside the download directory", job.pk, path)
+        return
+    path.unlink(missing_ok=True)
+
+
+def stop(hashes: list[str] | None) -> None:
+    for task in tasks(hashes):
+        ClientTask.objects.filter(pk=task.pk).update(stopped=True)
+        if task.job is not None:
+            Job.objects.filter(pk=task.job.pk, status__in=Job.ACTIVE).update(
+                status=Job.Status.STOPPED, message="stopped by the client"
+            )
+
+
+def start(hashes: list[str] | None) -> None:
+    for task in tasks(hashes):
+        ClientTask.objects.filter(pk=task.pk).update(stopped=False)
+        job = task.job
+        if job is None:
+            continue
+        with transaction.atomic():
+            if Job.objects.filter(pk=job.pk, status=Job.Status.STOPPED).update(
+                status=Job.Status.QUEUED, message="started by the client"
+            ):
+                ledger.enqueue(job)
+
+
+def set_category(hashes: list[str] | None, category: str) -> None:
+    if category and not Category.objects.filter(name=category).exists():
+        raise ValueError(f"category {category!r} does not exist")
+    tasks(hashes).update(category=category)
+
+
+def _split_tags(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _tag_text(tags: Iterable[str]) -> str:
+    return ", ".join(sorted(set(tags)))
+
+
+def add_tags(hashes: list[str] | None, tags: str) -> None:
+    new = _split_tags(tags)
+    for task in tasks(hashes):
+        ClientTask.objects.filter(pk=task.pk).update(
+            tags=_tag_text([*_split_tags(task.tags), *new])
+        )
+
+
+def remove_tags(hashes: list[str] | None, tags: str) -> None:
+    gone = set(_split_tags(tags))
+    for task in tasks(hashes):
+        keep = [t for t in _split_tags(task.tags) if not gone or t not in gone]
+        ClientTask.objects.filter(pk=task.pk).update(tags=_tag_text(keep if gone else []))
+
+
+def all_tags() -> list[str]:
+    return sorted(
+        {t for text in ClientTask.objects.values_list("tags", flat=True) for t in _split_tags(text)}
+    )
