@@ -13,7 +13,9 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from downloads import ledger
+from django.conf import settings
+
+from downloads import ledger, slots
 from downloads.models import Job
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 # minute, and SQLite has one writer at a time for every process.
 PROGRESS_WRITE_INTERVAL = 1.0
 HEARTBEAT_INTERVAL = ledger.LEASE_SECONDS / 4
+SLOT_RETRY_SECONDS = 3
 
 
 class JobInterrupted(Exception):
@@ -40,6 +43,7 @@ class JobContext:
     """What a handler uses to report progress and to learn that it must stop."""
 
     job_id: str
+    holds_slot: bool = False
     interrupted: threading.Event = field(default_factory=threading.Event)
     _last_write: float = 0.0
     _pending: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +69,8 @@ class JobContext:
     def _renew(self, fields: dict[str, Any]) -> None:
         if not ledger.renew(self.job_id, **fields):
             self.interrupted.set()
+        if self.holds_slot:
+            slots.renew(self.job_id)
 
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
@@ -91,11 +97,15 @@ class JobContext:
 
 Handler = Callable[[Job, JobContext], JobResult]
 HANDLERS: dict[str, Handler] = {}
+# Kinds that count against MAX_CONCURRENCY (downloads; not quick .strm resolution).
+SLOTTED_KINDS: set[str] = set()
 
 
-def register(kind: str) -> Callable[[Handler], Handler]:
+def register(kind: str, slotted: bool = False) -> Callable[[Handler], Handler]:
     def decorator(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
+        if slotted:
+            SLOTTED_KINDS.add(kind)
         return fn
 
     return decorator
@@ -114,10 +124,23 @@ def _one_line(exc: BaseException) -> str:
     max_retries=None,
 )
 def run_job(self: Task, job_id: str) -> str:
+    kind = Job.objects.filter(pk=job_id).values_list("kind", flat=True).first()
+    needs_slot = kind in SLOTTED_KINDS
+    if needs_slot and not slots.acquire(job_id, settings.CONFIG.max_concurrency):
+        # MAX_CONCURRENCY downloads run elsewhere; stay queued and look again soon.
+        raise self.retry(countdown=SLOT_RETRY_SECONDS)
+    try:
+        return _run_claimed(self, job_id, needs_slot)
+    finally:
+        if needs_slot:
+            slots.release(job_id)
+
+
+def _run_claimed(task: Task, job_id: str, holds_slot: bool) -> str:
     try:
         job = ledger.claim(job_id)
     except ledger.Busy as busy:
-        raise self.retry(countdown=busy.retry_after) from None
+        raise task.retry(countdown=busy.retry_after) from None
     if job is None:
         return "skipped"
     handler = HANDLERS.get(job.kind)
@@ -126,7 +149,7 @@ def run_job(self: Task, job_id: str) -> str:
             job_id, Job.Status.FAILED, f"no handler for job kind {job.kind!r} in this worker"
         )
         return "failed"
-    ctx = JobContext(job_id)
+    ctx = JobContext(job_id, holds_slot=holds_slot)
     try:
         with ctx.heartbeat():
             result = handler(job, ctx)

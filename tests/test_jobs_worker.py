@@ -140,3 +140,27 @@ def test_cancel_stops_a_running_job_within_seconds(tmp_path: Path) -> None:
     assert final.progress < 1.0
     assert noticed < 5
     assert done.status == Job.Status.COMPLETED
+
+
+def test_max_concurrency_holds_across_worker_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_CONCURRENCY", "1")
+    jobs = [_job(kind="test-slotted", steps=4, delay=0.15) for _ in range(3)]
+    with (
+        celery_worker(tmp_path, concurrency=2, name="a"),
+        celery_worker(tmp_path, concurrency=2, name="b"),
+    ):
+        for job in jobs:
+            _enqueue(job)
+        done = wait_until(
+            lambda: (
+                all(_status(j).status in Job.FINISHED for j in jobs) and [_status(j) for j in jobs]
+            ),
+            60,
+            "all jobs to finish",
+        )
+    assert all(j.status == Job.Status.COMPLETED for j in done)
+    spans = sorted((j.started_at, j.finished_at) for j in done)
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end, f"two downloads overlapped: {spans}"

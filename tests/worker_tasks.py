@@ -15,6 +15,7 @@ from downloads.models import Job
 from downloads.tasks import JobContext, JobResult, register
 
 
+@register("test-slotted", slotted=True)
 @register("test-sleep")
 def sleep_steps(job: Job, ctx: JobContext) -> JobResult:
     steps = int(job.options.get("steps", 5))
