@@ -48,4 +48,5 @@ def release(holder: str) -> None:
 def holders() -> list[str]:
     client = get_redis()
     client.zremrangebyscore(KEY, "-inf", time.time())
-    return [h.decode() for h in client.zrange(KEY, 0, -1)]
+    members: list[bytes] = client.zrange(KEY, 0, -1)  # type: ignore[assignment]
+    return [m.decode() for m in members]

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Task, shared_task
-
 from django.conf import settings
 
 from downloads import ledger, slots

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -162,5 +163,5 @@ def test_max_concurrency_holds_across_worker_processes(
         )
     assert all(j.status == Job.Status.COMPLETED for j in done)
     spans = sorted((j.started_at, j.finished_at) for j in done)
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end, f"two downloads overlapped: {spans}"
