@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 
 import pytest
 
 from anibridge_site.redis_client import get_redis
 
-# The network guard fails any test that tries to leave loopback.
-pytest_plugins = ["tests.netguard"] if importlib.util.find_spec("tests.netguard") else []
+# The network guard fails any test that tries to leave loopback; the fake web gives
+# tests the sites, hosters, CDN and SkyHook on loopback.
+pytest_plugins = ["tests.netguard", "tests.fakeweb.fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,8 @@ from typing import Any
 
 from django.db import connection
 
+from tests.netguard import netguard_env
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -30,12 +32,7 @@ def database_url() -> str:
 def process_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(DATABASE_URL=database_url(), PYTHONUNBUFFERED="1")
-    try:
-        from tests.netguard import netguard_env
-
-        env.update(netguard_env())
-    except ImportError:  # the guard module arrives with the fake-web work
-        pass
+    env.update(netguard_env())
     env.update(extra)
     return env
 

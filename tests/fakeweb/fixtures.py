@@ -1,0 +1,48 @@
+"""pytest fixtures for the fake outside world (register with
+`pytest_plugins = ["tests.fakeweb.fixtures"]`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakeweb.web import FakeWeb
+
+
+@pytest.fixture(scope="session")
+def fakeweb_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeWeb]:
+    """One FakeWeb per test process; media cached under pytest's base temp dir."""
+    media_dir = Path(tmp_path_factory.getbasetemp()) / "fakeweb-media"
+    with FakeWeb(media_dir) as web:
+        yield web
+
+
+@pytest.fixture
+def fakeweb(fakeweb_session: FakeWeb) -> Iterator[FakeWeb]:
+    """The session's FakeWeb with clean counters, no faults and default CDN policy."""
+    fakeweb_session.reset()
+    yield fakeweb_session
+    fakeweb_session.reset()
+
+
+@pytest.fixture(scope="session")
+def aniworld_package(fakeweb_session: FakeWeb, tmp_path_factory: pytest.TempPathFactory) -> FakeWeb:
+    """The real `aniworld` package, imported via prepare_environment() and routed to
+    this process's fakes."""
+    from catalog import aniworld_compat
+
+    aniworld_compat.prepare_environment(Path(tmp_path_factory.getbasetemp()) / "aniworld-home")
+    aniworld_compat.install_routes(fakeweb_session.urls["aniworld"], fakeweb_session.urls["sto"])
+    return fakeweb_session
+
+
+@pytest.fixture
+def aniworld_web(aniworld_package: FakeWeb, fakeweb: FakeWeb) -> FakeWeb:
+    """`fakeweb`, with the aniworld package routed to it (again: a test before may
+    have routed it elsewhere)."""
+    from catalog import aniworld_compat
+
+    aniworld_compat.install_routes(fakeweb.urls["aniworld"], fakeweb.urls["sto"])
+    return fakeweb
