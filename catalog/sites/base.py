@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from catalog.identity import EpisodeIdentity
 from catalog.streams import ResolvedStream
+from catalog.titles import TitleEntry
 
-
-@dataclass(frozen=True)
-class TitleEntry:
-    """One series or film in a site's title index."""
-
-    site: str
-    slug: str
-    title: str
-    alternatives: tuple[str, ...] = ()
+__all__ = ["Site", "TitleEntry"]
 
 
 class Site(Protocol):
