@@ -44,9 +44,39 @@ class ClientTask(EpisodeFields):
     )
     added_on = models.DateTimeField(default=timezone.now, db_index=True)
     completion_on = models.DateTimeField(null=True, blank=True)
+    # Set by database triggers (migration 0002) from ChangeCounter on every change to
+    # this row or its job, so the API can re-read only what changed.
+    rev = models.BigIntegerField(default=0, db_index=True, editable=False)
 
     class Meta:
         ordering = ["-added_on"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class ChangeCounter(models.Model):
+    """One row whose value the triggers bump on every change to tasks and jobs."""
+
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "qbshim_changecounter"
+
+    def __str__(self) -> str:
+        return f"change {self.value}"
+
+
+class RemovedTask(models.Model):
+    """A deleted ClientTask and the revision it went at (written by a trigger), so
+    sync/maindata can list `torrents_removed` since any rid."""
+
+    hash = models.CharField(max_length=40)
+    rev = models.BigIntegerField(db_index=True)
+    removed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "qbshim_removedtask"
+
+    def __str__(self) -> str:
+        return f"{self.hash} removed at revision {self.rev}"

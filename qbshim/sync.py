@@ -1,31 +1,32 @@
 """sync/maindata with real `rid` deltas.
 
-Every answer is stored as a snapshot under a new rid (a Redis counter, shared by all
-web processes). A client that sends a rid we still hold gets only what changed since;
-any other rid (0, expired, lost with a Redis restart) gets a full update.
+The rid is the change counter the database triggers keep (qbshim.table) plus one, so
+it is never 0. A client that sends rid N gets the torrents whose revision is >= N, the
+ones removed since (RemovedTask, written by a trigger) and category/tag changes (the
+small category/tag state of each rid is kept in Redis). An unknown rid (0, expired,
+lost with a Redis restart) gets a full update.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from typing import Any
 
 from django.core.cache import cache
 
-from qbshim.models import Category, ClientTask
+from qbshim.models import Category, RemovedTask
 from qbshim.paths import download_root, public
-from qbshim.state import torrent_info
+from qbshim.table import TABLE, Snapshot
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_TTL = 15 * 60
-_RID_KEY = "qb:maindata:rid"
+SNAPSHOT_TTL = 30 * 60
 
 
-def server_state(torrents: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    speed = sum(t["dlspeed"] for t in torrents.values())
-    downloaded = sum(t["downloaded"] for t in torrents.values())
+def server_state(snap: Snapshot) -> dict[str, Any]:
+    torrents = snap.items.values()
     try:
         free = shutil.disk_usage(download_root()).free
     except OSError:
@@ -33,8 +34,8 @@ def server_state(torrents: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "connection_status": "connected",
         "dht_nodes": 0,
-        "dl_info_data": downloaded,
-        "dl_info_speed": speed,
+        "dl_info_data": sum(t["downloaded"] for t in torrents),
+        "dl_info_speed": sum(t["dlspeed"] for t in torrents),
         "dl_rate_limit": 0,
         "up_info_data": 0,
         "up_info_speed": 0,
@@ -46,78 +47,103 @@ def server_state(torrents: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def current_server_state() -> dict[str, Any]:
-    return server_state({t.hash: torrent_info(t) for t in ClientTask.objects.select_related("job")})
-
-
-def _current() -> dict[str, Any]:
-    torrents = {t.hash: torrent_info(t) for t in ClientTask.objects.select_related("job")}
-    categories = {
+def categories() -> dict[str, dict[str, str]]:
+    return {
         c.name: {"name": c.name, "savePath": public(c.save_path) if c.save_path else ""}
         for c in Category.objects.all()
     }
-    tags = sorted({tag for t in torrents.values() for tag in t["tags"].split(", ") if tag})
-    return {
-        "torrents": torrents,
-        "categories": categories,
-        "tags": tags,
-        "server_state": server_state(torrents),
-    }
 
 
-def _diff_map(
-    old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
+def _tags(snap: Snapshot) -> list[str]:
+    return sorted({tag for t in snap.items.values() for tag in t["tags"].split(", ") if tag})
+
+
+def _remember(snap: Snapshot, cats: dict[str, Any], tags: list[str]) -> None:
+    """Store what this answer's rid looked like, for the client's next delta."""
+    try:
+        cache.set(
+            f"qb:maindata:{snap.rev + 1}",
+            {"categories": cats, "tags": tags},
+            SNAPSHOT_TTL,
+        )
+    except Exception as exc:  # Redis down: every answer becomes a full update
+        log.warning("sync/maindata cannot store its snapshot in Redis: %s", exc)
+
+
+def _previous(rid: int) -> dict[str, Any] | None:
+    try:
+        value = cache.get(f"qb:maindata:{rid}")
+    except Exception as exc:
+        log.warning("sync/maindata cannot read snapshot %d from Redis: %s", rid, exc)
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _changed(snap: Snapshot, rid: int) -> dict[str, dict[str, Any]]:
+    """Torrents changed since `rid`: only their changed fields when this process still
+    has that snapshot, else whole objects (clients merge either)."""
+    before = TABLE.at(rid - 1)
     changed: dict[str, dict[str, Any]] = {}
-    for key, value in new.items():
-        before = old.get(key)
-        if before is None:
-            changed[key] = value
+    for h in snap.order:
+        if snap.revs[h] < rid:
             continue
-        fields = {k: v for k, v in value.items() if before.get(k) != v}
+        old = before.items.get(h) if before is not None else None
+        new = snap.items[h]
+        fields = new if old is None else {k: v for k, v in new.items() if old.get(k) != v}
         if fields:
-            changed[key] = fields
+            changed[h] = fields
     return changed
 
 
-def maindata(rid: int) -> dict[str, Any]:
-    current = _current()
-    previous = None
-    new_rid = 0
-    try:
-        previous = cache.get(f"qb:maindata:{rid}") if rid > 0 else None
-        new_rid = _next_rid()
-        cache.set(f"qb:maindata:{new_rid}", current, SNAPSHOT_TTL)
-    except Exception as exc:  # Redis down: a full update every time still works
-        log.warning("sync/maindata without Redis, answering with a full update: %s", exc)
-        previous, new_rid = None, 0
+def encode(body: dict[str, Any], snap: Snapshot) -> bytes:
+    """JSON for a maindata answer; a full update reuses each torrent's pre-rendered JSON."""
+    if not body.get("full_update"):
+        return json.dumps(body, separators=(",", ":")).encode()
+    rest = {k: v for k, v in body.items() if k != "torrents"}
+    torrents = b",".join(b'"%s":%s' % (h.encode(), snap.encoded[h]) for h in snap.order)
+    head = json.dumps(rest, separators=(",", ":")).encode()
+    return head[:-1] + b',"torrents":{' + torrents + b"}}"
+
+
+def maindata(rid: int) -> tuple[dict[str, Any], Snapshot]:
+    """The answer (a full update's torrents are added by encode()) and its snapshot."""
+    snap = TABLE.snapshot()
+    cats = categories()
+    tags = _tags(snap)
+    new_rid = snap.rev + 1
+    previous = _previous(rid) if 0 < rid <= new_rid else None
+    _remember(snap, cats, tags)
+    state = server_state(snap)
     if previous is None:
-        return {"rid": new_rid, "full_update": True, **current}
-    body: dict[str, Any] = {"rid": new_rid}
-    torrents = _diff_map(previous["torrents"], current["torrents"])
-    if torrents:
-        body["torrents"] = torrents
-    removed = sorted(set(previous["torrents"]) - set(current["torrents"]))
+        return {
+            "rid": new_rid,
+            "full_update": True,
+            "categories": cats,
+            "tags": tags,
+            "server_state": state,
+        }, snap
+    body: dict[str, Any] = {"rid": new_rid, "server_state": state}
+    changed = _changed(snap, rid)
+    if changed:
+        body["torrents"] = changed
+    removed = sorted(
+        set(RemovedTask.objects.filter(rev__gte=rid).values_list("hash", flat=True))
+        - set(snap.items)
+    )
     if removed:
         body["torrents_removed"] = removed
-    categories = _diff_map(previous["categories"], current["categories"])
-    if categories:
-        body["categories"] = categories
-    gone = sorted(set(previous["categories"]) - set(current["categories"]))
+    new_cats = {k: v for k, v in cats.items() if previous["categories"].get(k) != v}
+    if new_cats:
+        body["categories"] = new_cats
+    gone = sorted(set(previous["categories"]) - set(cats))
     if gone:
         body["categories_removed"] = gone
-    if current["tags"] != previous["tags"]:
-        body["tags"] = sorted(set(current["tags"]) - set(previous["tags"]))
-        if set(previous["tags"]) - set(current["tags"]):
-            body["tags_removed"] = sorted(set(previous["tags"]) - set(current["tags"]))
-    state = {
-        k: v for k, v in current["server_state"].items() if previous["server_state"].get(k) != v
-    }
-    if state:
-        body["server_state"] = state
-    return body
+    if set(tags) - set(previous["tags"]):
+        body["tags"] = sorted(set(tags) - set(previous["tags"]))
+    if set(previous["tags"]) - set(tags):
+        body["tags_removed"] = sorted(set(previous["tags"]) - set(tags))
+    return body, snap
 
 
-def _next_rid() -> int:
-    cache.add(_RID_KEY, 0, timeout=None)
-    return int(cache.incr(_RID_KEY))
+def current_server_state() -> dict[str, Any]:
+    return server_state(TABLE.snapshot())

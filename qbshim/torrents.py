@@ -15,7 +15,7 @@ from downloads import ledger
 from downloads.models import Job
 from qbshim.models import Category, ClientTask
 from qbshim.paths import inside_download_dir, internal_save_path
-from qbshim.state import torrent_info
+from qbshim.table import TABLE, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -139,30 +139,37 @@ def list_info(
     reverse: bool,
     limit: int | None,
     offset: int | None,
-) -> list[dict[str, Any]]:
-    qs = tasks(hashes).order_by("added_on", "hash")
+) -> tuple[Snapshot, list[str]]:
+    """The hashes torrents/info answers with, in order, and the snapshot to render them from."""
+    snap = TABLE.snapshot()
+    items = snap.items
+    selected = list(snap.order)
+    if hashes is not None:
+        wanted = set(hashes)
+        selected = [h for h in selected if h in wanted]
     if category is not None:
-        qs = qs.filter(category=category)
-    items = [torrent_info(t) for t in qs]
+        selected = [h for h in selected if items[h]["category"] == category]
     if tag:
-        items = [i for i in items if tag in _split_tags(i["tags"])]
+        selected = [h for h in selected if tag in _split_tags(items[h]["tags"])]
     if filter_name and filter_name != "all":
-        wanted = FILTERS.get(filter_name)
-        if wanted is None:
+        states = FILTERS.get(filter_name)
+        if states is None:
             raise ValueError(f"unknown filter {filter_name!r}")
-        items = [i for i in items if i["state"] in wanted]
+        selected = [h for h in selected if items[h]["state"] in states]
     if sort:
-        items.sort(key=lambda i: (i.get(sort) is None, i.get(sort, 0)), reverse=reverse)
+        selected.sort(
+            key=lambda h: (items[h].get(sort) is None, items[h].get(sort, 0)), reverse=reverse
+        )
     elif reverse:
-        items.reverse()
+        selected.reverse()
     if offset is None:
         start = 0
     elif offset < 0:  # qBittorrent counts a negative offset from the end
-        start = max(0, len(items) + offset)
+        start = max(0, len(selected) + offset)
     else:
         start = offset
     end = None if not limit or limit <= 0 else start + limit
-    return items[start:end]
+    return snap, selected[start:end]
 
 
 def delete(hashes: list[str] | None, delete_files: bool) -> int:

@@ -161,7 +161,7 @@ def default_save_path(request: HttpRequest, params: QbParams) -> HttpResponse:
 def torrents_info(request: HttpRequest, params: QbParams) -> HttpResponse:
     category = params.text("category") if params.has("category") else None
     try:
-        items = torrents.list_info(
+        snap, selected = torrents.list_info(
             filter_name=params.text("filter", "all"),
             category=category,
             tag=params.text("tag") or None,
@@ -173,7 +173,9 @@ def torrents_info(request: HttpRequest, params: QbParams) -> HttpResponse:
         )
     except ValueError as exc:
         raise BadParams(str(exc)) from None
-    return _json(items)
+    # Each torrent's JSON is rendered once per change (qbshim.table), not per request.
+    body = b"[" + b",".join(snap.encoded[h] for h in selected) + b"]"
+    return HttpResponse(body, content_type="application/json")
 
 
 def _one_task(params: QbParams) -> ClientTask | None:
@@ -413,7 +415,8 @@ def remove_categories(request: HttpRequest, params: QbParams) -> HttpResponse:
 
 @endpoint()
 def sync_maindata(request: HttpRequest, params: QbParams) -> HttpResponse:
-    return _json(sync.maindata(params.integer("rid", 0) or 0))
+    body, snap = sync.maindata(params.integer("rid", 0) or 0)
+    return HttpResponse(sync.encode(body, snap), content_type="application/json")
 
 
 @endpoint()

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from anibridge_site.redis_client import get_redis
+from qbshim.table import TABLE
 
 # The network guard fails any test that tries to leave loopback; the fake web gives
 # tests the sites, hosters, CDN and SkyHook on loopback.
@@ -13,6 +14,8 @@ pytest_plugins = ["tests.netguard", "tests.fakeweb.fixtures"]
 
 @pytest.fixture(autouse=True)
 def fresh_redis() -> Iterator[None]:
-    """Each test starts with the process's private Redis empty (queues, cache, presence)."""
+    """Each test starts with the process's private Redis empty (queues, cache, presence)
+    and no per-process torrent table (rolled-back test transactions reuse revisions)."""
     get_redis().flushall()
+    TABLE.clear()
     yield
