@@ -134,6 +134,7 @@ CELERY_TASK_ROUTES = {
     "downloads.tasks.*": {"queue": "downloads"},
     "strm.tasks.*": {"queue": "default"},
     "catalog.tasks.*": {"queue": "default"},
+    "qbshim.tasks.*": {"queue": "default"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -148,6 +149,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "downloads.tasks.recover_lost_jobs",
         "schedule": 30.0,
         "options": {"queue": "default", "expires": 25},
+    },
+    "cleanup-downloads": {
+        "task": "qbshim.tasks.cleanup",
+        "schedule": CONFIG.cleanup_scan_interval_min * 60.0,
+        "options": {"queue": "default", "expires": 60},
+    },
+    # Only checks ages in Redis; the refresh itself is queued per stale site, once.
+    "refresh-stale-title-indexes": {
+        "task": "catalog.tasks.refresh_stale_title_indexes",
+        "schedule": 10 * 60.0,
+        "options": {"queue": "default", "expires": 9 * 60},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(CONFIG.data_dir / "celerybeat-schedule")

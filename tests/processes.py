@@ -95,7 +95,11 @@ def node_is_up(node: str) -> bool:
 
 @contextmanager
 def celery_worker(
-    tmp_path: Path, queues: str = "default,downloads", concurrency: int = 2, name: str = "test"
+    tmp_path: Path,
+    queues: str = "default,downloads",
+    concurrency: int = 2,
+    name: str = "test",
+    env: dict[str, str] | None = None,
 ) -> Iterator[Proc]:
     node = f"{name}-{uuid.uuid4().hex[:8]}"
     args = [
@@ -120,7 +124,9 @@ def celery_worker(
         "--without-gossip",
         "--without-mingle",
     ]
-    proc = Proc(args, process_env(), tmp_path / f"worker-{name}-{time.monotonic_ns()}.log")
+    proc = Proc(
+        args, process_env(**(env or {})), tmp_path / f"worker-{name}-{time.monotonic_ns()}.log"
+    )
     try:
         wait_until(lambda: node_is_up(node) or proc.popen.poll() is not None, 60, f"worker {node}")
         if proc.popen.poll() is not None:

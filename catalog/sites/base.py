@@ -5,14 +5,28 @@ from __future__ import annotations
 from typing import Protocol
 
 from catalog.identity import EpisodeIdentity
-from catalog.streams import ResolvedStream
+from catalog.streams import ResolvedStream, ResolveError
 from catalog.titles import TitleEntry
 
-__all__ = ["Site", "TitleEntry"]
+__all__ = ["HosterLinks", "NotOnSite", "Site", "SiteError", "TitleEntry"]
+
+# Language ("German Dub", ...) -> hoster name ("VOE", ...) -> the link `resolve_link`
+# takes (the site's redirect link, or the hoster embed URL itself), in the site's order.
+HosterLinks = dict[str, dict[str, str]]
+
+
+class SiteError(ResolveError):
+    """The site itself failed (unreachable, HTTP 5xx, unexpected page): says nothing
+    about whether the episode exists, so it is worth trying again later."""
+
+
+class NotOnSite(ResolveError):
+    """The site answered that the series, season or episode does not exist."""
 
 
 class Site(Protocol):
     name: str  # "aniworld.to", "s.to" or "megakino"
+    languages: tuple[str, ...]  # what the site can offer at all, e.g. s.to: German/English Dub
 
     def title_entries(self) -> list[TitleEntry]:
         """The site's whole title index (alphabet page or sitemap); network access."""
@@ -30,10 +44,12 @@ class Site(Protocol):
         """Film/special number (season 0 episode N) -> its title on the site."""
         ...
 
-    def episode_languages(self, identity: EpisodeIdentity) -> dict[str, list[str]]:
-        """Language -> hosters offering the episode in it, in the site's order."""
+    def hoster_links(self, identity: EpisodeIdentity) -> HosterLinks:
+        """Every hoster link of the episode, all languages (identity.language is ignored).
+
+        One page load. Raises NotOnSite or SiteError."""
         ...
 
-    def resolve(self, identity: EpisodeIdentity, provider: str) -> ResolvedStream:
-        """The direct stream URL from one hoster; raises ResolveError with the reason."""
+    def resolve_link(self, provider: str, link: str) -> ResolvedStream:
+        """The direct stream URL behind one hoster link; raises ResolveError with the reason."""
         ...

@@ -12,6 +12,14 @@ Dub. Hosters use the package's provider names.
   the byte-range HLS playlist; found by its alternative title "Tsukiyo no Yaiba".
 - s.to `the-quiet-harbor`: 2 seasons (3 + 2); `nordlicht`: 1 season of 2, German only.
 - megakino: film `iron-orchard` (id 101), serial `glass-rivers` (id 202, 3 episodes).
+
+Numbering and specials cases (catalog.numbering, catalog.specials, catalog.lookup):
+- aniworld.to `blossom-knights`: 2 seasons of 3 on the site, but TVDB has one season
+  of 6 (absolute 1-6); film-1 is special S00E02 "Eternal Spring" by a loose title,
+  film-2 "Spring Festival Encore" only resembles S00E01 "Autumn Festival Night".
+- aniworld.to `lantern-road`: 1 season of 4 on the site, TVDB splits it 2 + 2.
+- s.to `midnight-ferry`: missing from the alphabet page, found by the suggest API only.
+- s.to `iron-orchard`: a series with the title of the Megakino film.
 """
 
 from __future__ import annotations
@@ -80,6 +88,11 @@ class Series:
     specials: tuple[Special, ...] = ()
     # hoster -> CDN resource, where it differs from HOSTER_MEDIA
     media: dict[str, str] = field(default_factory=dict, hash=False)
+    # TVDB's regular season sizes where TVDB splits the episodes differently from the
+    # site (same episodes, same order); () = as on the site.
+    tvdb_layout: tuple[int, ...] = ()
+    tmdb_id: int | None = None
+    listed: bool = True  # False: not on the site's alphabet page (search finds it)
 
     def season(self, number: int) -> Season:
         return next(s for s in self.seasons if s.number == number)
@@ -196,6 +209,66 @@ ANIME: tuple[Series, ...] = (
             ),
         ),
     ),
+    Series(
+        site=ANIWORLD,
+        slug="blossom-knights",
+        title="Blossom Knights",
+        year=2020,
+        imdb="tt9000004",
+        tvdb_id=900004,
+        tmdb_id=800004,
+        languages=("German Sub",),
+        hosters=("VOE",),
+        tvdb_layout=(6,),
+        seasons=(
+            Season(
+                1,
+                (
+                    Episode(1, "Knospen", "Buds", "2020-04-02"),
+                    Episode(2, "Dornen", "Thorns", "2020-04-09"),
+                    Episode(3, "Blütezeit", "Full Bloom", "2020-04-16"),
+                ),
+            ),
+            Season(
+                2,
+                (
+                    Episode(1, "Welke Blätter", "Withered Leaves", "2020-04-23"),
+                    Episode(2, "Frost", "Frost", "2020-04-30"),
+                    Episode(3, "Neuer Frühling", "New Spring", "2020-05-07"),
+                ),
+            ),
+        ),
+        films=(
+            Film(1, "Blossom Knights: Eternal Spring - Director's Cut"),
+            Film(2, "Blossom Knights: Spring Festival Encore"),
+        ),
+        specials=(
+            Special(1, "Autumn Festival Night", "2020-10-01"),
+            Special(2, "Eternal Spring", "2021-03-01", film=1),
+        ),
+    ),
+    Series(
+        site=ANIWORLD,
+        slug="lantern-road",
+        title="Lantern Road",
+        year=2018,
+        imdb="tt9000005",
+        tvdb_id=900005,
+        languages=("German Dub",),
+        hosters=("VOE",),
+        tvdb_layout=(2, 2),
+        seasons=(
+            Season(
+                1,
+                (
+                    Episode(1, "Aufbruch", "Setting Out", "2018-01-05"),
+                    Episode(2, "Nachtmarkt", "Night Market", "2018-01-12"),
+                    Episode(3, "Brücken", "Bridges", "2018-01-19"),
+                    Episode(4, "Heimweg", "Way Home", "2018-01-26"),
+                ),
+            ),
+        ),
+    ),
 )
 
 STO_SERIES: tuple[Series, ...] = (
@@ -245,6 +318,37 @@ STO_SERIES: tuple[Series, ...] = (
                 ),
             ),
         ),
+    ),
+    Series(
+        site=STO,
+        slug="midnight-ferry",
+        title="Midnight Ferry",
+        year=2024,
+        imdb="tt9000103",
+        tvdb_id=900103,
+        languages=("German Dub",),
+        hosters=("VOE",),
+        listed=False,
+        seasons=(
+            Season(
+                1,
+                (
+                    Episode(1, "Letzte Fahrt", "Last Crossing", "2024-09-01"),
+                    Episode(2, "Nebelhorn", "Foghorn", "2024-09-08"),
+                ),
+            ),
+        ),
+    ),
+    Series(
+        site=STO,
+        slug="iron-orchard",
+        title="Iron Orchard",
+        year=2021,
+        imdb="tt9000104",
+        tvdb_id=900104,
+        languages=("German Dub",),
+        hosters=("VOE",),
+        seasons=(Season(1, (Episode(1, "Rost", "Rust", "2021-05-02"),)),),
     ),
 )
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,4 +46,25 @@ def aniworld_web(aniworld_package: FakeWeb, fakeweb: FakeWeb) -> FakeWeb:
     from catalog import aniworld_compat
 
     aniworld_compat.install_routes(fakeweb.urls["aniworld"], fakeweb.urls["sto"])
+    return fakeweb
+
+
+@pytest.fixture
+def fake_sites(fakeweb: FakeWeb, monkeypatch: pytest.MonkeyPatch) -> FakeWeb:
+    """`fakeweb`, with settings.CONFIG pointing every site URL at it (undone after the
+    test). The aniworld package follows at its next use (catalog.package re-routes it)."""
+    from django.conf import settings
+
+    env = fakeweb.app_env()
+    config = dataclasses.replace(
+        settings.CONFIG,
+        aniworld_base_url=env["ANIWORLD_BASE_URL"],
+        aniworld_alphabet_url=env["ANIWORLD_ALPHABET_URL"],
+        sto_base_url=env["STO_BASE_URL"],
+        sto_alphabet_url=env["STO_ALPHABET_URL"],
+        megakino_base_url=env["MEGAKINO_BASE_URL"],
+        skyhook_base_url=env["SKYHOOK_BASE_URL"],
+        strm_proxy_upstream_allowlist=(env["STRM_PROXY_UPSTREAM_ALLOWLIST"],),
+    )
+    monkeypatch.setattr(settings, "CONFIG", config)
     return fakeweb

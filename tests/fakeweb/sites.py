@@ -271,6 +271,7 @@ class StoSite(_LinkedSite):
             f'<li><a href="/serie/{s.slug}" data-alternative-title="'
             f'{escape(", ".join(s.alt_titles))}">{escape(s.title)}</a></li>'
             for s in sorted(data.STO_SERIES, key=lambda s: s.title)
+            if s.listed
         )
         return _page("Serien A-Z", f'<div class="series-list"><ul>\n{items}\n</ul></div>')
 

@@ -57,6 +57,19 @@ class FakeWeb:
     def url(self, server: str, path: str = "") -> str:
         return self.servers[server].base_url + path
 
+    def app_env(self) -> dict[str, str]:
+        """AniBridge settings (environment variables) that point it at these fakes: for
+        processes we start (Celery workers); `fake_sites` applies the same in-process."""
+        return {
+            "ANIWORLD_BASE_URL": self.urls["aniworld"],
+            "ANIWORLD_ALPHABET_URL": self.url("aniworld", "/animes-alphabet"),
+            "STO_BASE_URL": self.urls["sto"],
+            "STO_ALPHABET_URL": self.url("sto", "/serien?by=alpha"),
+            "MEGAKINO_BASE_URL": self.urls["megakino"],
+            "SKYHOOK_BASE_URL": self.urls["skyhook"],
+            "STRM_PROXY_UPSTREAM_ALLOWLIST": "127.0.0.1",
+        }
+
     def embed_url(self, link: HosterLink) -> str:
         """Where a hoster link's redirect points."""
         return self.url(link.server, link.embed_path)
