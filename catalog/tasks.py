@@ -1,4 +1,4 @@
-"""Celery tasks of the catalog: keeping the sites' title indexes fresh in Redis."""
+"""Celery tasks of the catalog: title indexes kept fresh in Redis, episodes probed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import logging
 
 from celery import shared_task
 
-from catalog import index
+from catalog import index, probe
+from catalog.identity import EpisodeIdentity
 
 log = logging.getLogger(__name__)
 
@@ -30,3 +31,37 @@ def refresh_stale_title_indexes() -> list[str]:
     if queued:
         log.info("title indexes queued for refresh: %s", ", ".join(queued))
     return queued
+
+
+QUEUED_PROBE_SECONDS = 120
+
+
+def probe_queued_key(identity: EpisodeIdentity) -> str:
+    i = identity
+    return f"anibridge:probe-queued:{i.site}:{i.slug}:{i.season}:{i.episode}:{i.language}"
+
+
+def enqueue_probe(identity: EpisodeIdentity) -> bool:
+    """Queue one probe per episode and language (not one per search that wants it)."""
+    from anibridge_site.redis_client import get_redis
+
+    if not get_redis().set(probe_queued_key(identity), "1", nx=True, ex=QUEUED_PROBE_SECONDS):
+        return False
+    i = identity
+    probe_availability.delay(i.site, i.slug, i.season, i.episode, i.language)
+    return True
+
+
+@shared_task(name="catalog.tasks.probe_availability", ignore_result=True)
+def probe_availability(
+    site: str, slug: str, season: int, episode: int, language: str
+) -> bool | None:
+    """Probe an episode for Torznab (which waits for the cached result, not this task's)."""
+    from anibridge_site.redis_client import get_redis
+
+    identity = EpisodeIdentity(site, slug, season, episode, language)
+    try:
+        row = probe.availability(identity)
+    finally:
+        get_redis().delete(probe_queued_key(identity))
+    return None if row is None else row.available
