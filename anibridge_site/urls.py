@@ -11,6 +11,7 @@ urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v2/", include("qbshim.urls")),
+    path("torznab/", include("torznab.urls")),
     path("", include("downloads.urls")),
     path("downloader/download", legacy.legacy_download),
     path("jobs/<uuid:job_id>", legacy.legacy_job),
