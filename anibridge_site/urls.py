@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v2/", include("qbshim.urls")),
     path("torznab/", include("torznab.urls")),
+    path("strm/", include("strm.urls")),
     path("", include("downloads.urls")),
     path("downloader/download", legacy.legacy_download),
     path("jobs/<uuid:job_id>", legacy.legacy_job),

@@ -1,0 +1,692 @@
+"""The STRM proxy: serve an episode's stream and everything its playlists point to.
+
+Two kinds of request arrive (strm.views parses them): the entry URL of a .strm file
+(an identity) and `/strm/proxy/<token>/...` for a URI of a playlist we rewrote (a
+strm.signing.ProxyToken). Both end here as a Target. Playlists come back rewritten
+(200, exact length, never upstream's 206); everything else streams through with
+Range passed on. The proxy never redirects a client to the CDN.
+
+When upstream refuses (403/404/410/429/451) or cannot be reached before a byte was
+sent to the client, the identity is re-resolved (strm.resolved, one re-resolve per
+identity at a time) and the same resource is located in the fresh playlist tree by
+its token's locator chain; then the request is tried once more. A token whose URL
+belongs to an older resolution is served by that walk straight away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import posixpath
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.core.cache import cache as django_cache
+
+from catalog.identity import EpisodeIdentity
+from catalog.streams import ResolveError
+from strm import hls, resolved, ssrf, upstream
+from strm.hls import BandwidthEstimate, Locator, UriRef
+from strm.resolved import Resolution
+from strm.signing import ProxyToken, TokenTooLarge, encode_token
+from strm.stream_urls import proxy_prefix
+
+log = logging.getLogger(__name__)
+
+REFRESH_STATUSES = frozenset({403, 404, 410, 429, 451})
+PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
+# Far above any real VOD playlist, far below what would hurt a worker's memory.
+MAX_PLAYLIST_BYTES = 8 * 1024 * 1024
+# Segments whose size is measured for a synthetic master's BANDWIDTH.
+SIZE_SAMPLES = 3
+BANDWIDTH_CACHE_SECONDS = 24 * 3600
+# Playlists fetched while re-finding a resource, kept so that the next segment of
+# the same playback does not fetch them again (ffmpeg never reloads a VOD playlist,
+# so after a re-resolve every further segment takes this path).
+_MEMO_SIZE = 32
+_MEMO_SECONDS = 600.0
+_MEDIA_HEADERS = (
+    "Content-Type",
+    "Content-Length",
+    "Content-Range",
+    "Accept-Ranges",
+    "ETag",
+    "Last-Modified",
+    "Content-Encoding",
+)
+_CONTENT_TYPES = {
+    ".ts": "video/mp2t",
+    ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".key": "application/octet-stream",
+    ".vtt": "text/vtt",
+    ".json": "application/json",
+}
+_LL_HLS_PARAMS = frozenset({"_HLS_msn", "_HLS_part", "_HLS_skip"})
+_NAME_JUNK = re.compile(r"[^A-Za-z0-9_-]+")
+_HTML_START = (b"<!doctype", b"<html", b"<head", b"<body", b"<?xml")
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    """What the media server asked for, beyond the resource itself."""
+
+    method: str = "GET"  # GET or HEAD
+    range: str | None = None
+    if_range: str | None = None
+    # LL-HLS blocking-reload parameters, passed on to upstream playlist requests.
+    hls_query: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def head(self) -> bool:
+        return self.method == "HEAD"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    # bytes, or an iterator the web server must close (closing it frees the upstream).
+    body: bytes | MediaBody = b""
+
+
+@dataclass(frozen=True)
+class Target:
+    identity: EpisodeIdentity
+    chain: tuple[Locator, ...] = ()
+    url: str | None = None
+    generation: str | None = None
+    playlist: bool | None = None  # None: the entry, decided by looking at it
+    extension: str = ""
+
+    @property
+    def kind(self) -> str | None:
+        return self.chain[-1].kind if self.chain else None
+
+
+class Failed(Exception):
+    """This attempt gives the client `status` with a one-line message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Refreshable(Failed):
+    """Upstream refused or was unreachable before we sent anything: re-resolve and retry."""
+
+    def __init__(self, upstream_status: int | None, message: str) -> None:
+        super().__init__(502, message)
+        self.upstream_status = upstream_status
+
+
+# --- entry points ------------------------------------------------------------------------
+
+
+def serve_entry(identity: EpisodeIdentity, client: ClientRequest) -> Reply:
+    return serve(Target(identity), client)
+
+
+def serve_token(token: ProxyToken, client: ClientRequest, extension: str = "") -> Reply:
+    """`extension`: of the proxy path (".ts", ".key", ...), for the Content-Type fallback."""
+    target = Target(
+        token.identity, token.chain, token.url, token.generation, token.playlist, extension
+    )
+    return serve(target, client)
+
+
+def serve(target: Target, client: ClientRequest) -> Reply:
+    """One request: try, and on a refreshable failure re-resolve and try once more."""
+    identity = target.identity
+    try:
+        resolution = resolved.current(identity)
+    except ResolveError as exc:
+        log.warning("strm: cannot resolve %s: %s", identity, exc)
+        return _error(502, str(exc))
+    try:
+        return _attempt(target, client, resolution)
+    except Refreshable as failure:
+        log.info("strm: %s (%s); re-resolving %s", failure, target.kind or "entry", identity)
+        resolved.record_failure(identity, failure.upstream_status, str(failure))
+    except Failed as failure:
+        log.warning("strm: %s for %s: %s", target.kind or "entry", identity, failure)
+        return _error(failure.status, str(failure))
+    return _retry(target, client, resolution)
+
+
+def _retry(target: Target, client: ClientRequest, stale: Resolution) -> Reply:
+    identity = target.identity
+    try:
+        fresh = resolved.refresh(identity, stale=stale)
+        reply = _attempt(target, client, fresh)
+    except ResolveError as exc:
+        log.warning("strm: re-resolving %s failed: %s", identity, exc)
+        return _error(502, str(exc))
+    except Failed as failure:
+        log.warning("strm: %s for %s failed after re-resolve: %s", target.kind, identity, failure)
+        if isinstance(failure, Refreshable):
+            resolved.record_failure(identity, failure.upstream_status, str(failure))
+        return _error(failure.status, str(failure))
+    resolved.record_success(identity, reply.status)
+    return reply
+
+
+def _attempt(target: Target, client: ClientRequest, resolution: Resolution) -> Reply:
+    if target.url is not None and target.generation == resolution.generation:
+        url = target.url
+    else:
+        url = _locate(target, resolution)
+    if target.playlist is None:
+        return _entry(target, client, resolution, url)
+    if target.playlist:
+        return _playlist(target, client, resolution, _with_query(url, client.hls_query))
+    return _media(target, client, resolution, url)
+
+
+# --- the entry: playlist or progressive file ---------------------------------------------
+
+
+def _entry(target: Target, client: ClientRequest, resolution: Resolution, url: str) -> Reply:
+    # ffmpeg sends "Range: bytes=0-" first; a progressive file needs the range kept.
+    answer = _open(url, resolution, range_header=client.range, if_range=client.if_range)
+    if answer.status not in (200, 206):
+        return _media_reply(answer, client, target, client.range, client.if_range)
+    if _starts_at_zero(answer):
+        head = _read_head(answer)
+        is_playlist = hls.looks_like_playlist(head, answer.header("Content-Type"), answer.url)
+    else:
+        head = b""
+        is_playlist = hls.looks_like_playlist(b"", answer.header("Content-Type"), answer.url)
+    if is_playlist:
+        if answer.status == 206 and not _is_whole(answer):
+            answer.abort()
+            answer = _open(url, resolution, accept_gzip=True)
+        return _playlist_reply(answer, target, client, resolution, entry=True)
+    if _looks_like_html(head):
+        answer.abort()
+        raise Failed(502, f"{_host(answer.url)} sent an HTML page instead of media")
+    if answer.is_encoded():
+        answer.abort()
+        raise Failed(502, f"{_host(answer.url)} sent compressed media; cannot pass ranges through")
+    return _media_reply(answer, client, target, client.range, client.if_range)
+
+
+# --- playlists ---------------------------------------------------------------------------
+
+
+def _playlist(target: Target, client: ClientRequest, resolution: Resolution, url: str) -> Reply:
+    # Never forward the client's Range: the rewritten body has another length anyway.
+    answer = _open(url, resolution, accept_gzip=True)
+    if answer.status not in (200, 206):
+        answer.abort()
+        raise Failed(502, f"{_host(answer.url)} answered {answer.status} for a playlist")
+    return _playlist_reply(answer, target, client, resolution, entry=False)
+
+
+def _playlist_reply(
+    answer: upstream.Upstream,
+    target: Target,
+    client: ClientRequest,
+    resolution: Resolution,
+    *,
+    entry: bool,
+) -> Reply:
+    text = _read_playlist(answer)
+    body = None
+    if entry and not hls.is_master(text):
+        body = _single_variant_master(text, answer.url, target, resolution)
+    if body is None:
+        body = _rewrite(text, answer.url, target, resolution)
+    data = body.encode()
+    headers = {
+        "Content-Type": PLAYLIST_CONTENT_TYPE,
+        "Content-Length": str(len(data)),
+        "Cache-Control": "no-store",
+    }
+    return Reply(200, headers, b"" if client.head else data)
+
+
+def _read_playlist(answer: upstream.Upstream) -> str:
+    if answer.status == 206 and not _is_whole(answer):
+        answer.abort()
+        raise Failed(502, f"{_host(answer.url)} sent only part of a playlist")
+    head = _read_head(answer)
+    if not hls.looks_like_playlist(head, answer.header("Content-Type"), answer.url):
+        answer.abort()
+        what = "an HTML page" if _looks_like_html(head) else "something else"
+        raise Failed(502, f"{_host(answer.url)} sent {what} instead of an HLS playlist")
+    try:
+        return hls.decode_playlist(answer.read_decoded(MAX_PLAYLIST_BYTES))
+    except upstream.BodyTooLarge as exc:
+        raise Failed(502, f"playlist too large: {exc}") from exc
+    except upstream.BodyInterrupted as exc:
+        raise Refreshable(None, str(exc)) from exc
+    except hls.PlaylistError as exc:
+        raise Failed(502, f"unusable playlist from {_host(answer.url)}: {exc}") from exc
+
+
+def _rewrite(text: str, base_url: str, target: Target, resolution: Resolution) -> str:
+    def wrap(ref: UriRef) -> str:
+        token = ProxyToken(
+            identity=target.identity,
+            chain=(*target.chain, ref.locator),
+            url=ref.url,
+            generation=resolution.generation,
+            playlist=ref.is_playlist,
+        )
+        return _proxy_url(token, _file_name(ref.url, ref.kind, ref.extension))
+
+    prefix = proxy_prefix() + "/"
+    try:
+        return hls.rewrite_playlist(
+            text, base_url, wrap, is_proxied=lambda url: url.startswith(prefix)
+        )
+    except (hls.PlaylistError, TokenTooLarge, ValueError) as exc:
+        raise Failed(502, f"cannot rewrite the playlist from {_host(base_url)}: {exc}") from exc
+
+
+def _single_variant_master(
+    text: str, media_url: str, target: Target, resolution: Resolution
+) -> str | None:
+    """A master around a bare media playlist, so players see its bit rate (Jellyfin)."""
+    estimate = hls.estimate_bandwidth(text) or _measured_bandwidth(text, media_url, resolution)
+    if estimate is None:
+        log.warning("strm: no bit rate known for %s; serving the media playlist", target.identity)
+        return None
+    token = ProxyToken(target.identity, (), media_url, resolution.generation, playlist=True)
+    return hls.synthesize_master(
+        text,
+        _proxy_url(token, "index.m3u8"),
+        bandwidth=max(estimate.peak, estimate.average),
+        average_bandwidth=estimate.average,
+    )
+
+
+def _measured_bandwidth(
+    text: str, base_url: str, resolution: Resolution
+) -> BandwidthEstimate | None:
+    key = f"strm:bandwidth:{resolution.generation}"
+    try:
+        cached = django_cache.get(key)
+    except Exception:  # Redis away: measure again
+        cached = None
+    if isinstance(cached, tuple) and len(cached) == 2:
+        return BandwidthEstimate(peak=cached[0], average=cached[1])
+    segments = [ref for ref in hls.parse_uris(text, base_url) if ref.kind == "segment"]
+    sizes: dict[int, int] = {}
+    for ref in _spread(segments, SIZE_SAMPLES):
+        size = _resource_size(ref.url, resolution)
+        if size is not None and ref.media_sequence is not None:
+            sizes[ref.media_sequence] = size
+    estimate = hls.estimate_bandwidth(text, sizes)
+    if estimate is not None:
+        try:
+            django_cache.set(key, (estimate.peak, estimate.average), BANDWIDTH_CACHE_SECONDS)
+        except Exception as exc:
+            log.debug("strm: bandwidth not cached: %s", exc)
+    return estimate
+
+
+def _spread(items: list[UriRef], count: int) -> list[UriRef]:
+    if len(items) <= count:
+        return items
+    step = (len(items) - 1) / (count - 1)
+    return [items[round(i * step)] for i in range(count)]
+
+
+def _resource_size(url: str, resolution: Resolution) -> int | None:
+    try:
+        answer = upstream.open_url(url, resolution.headers, range_header="bytes=0-0")
+    except (upstream.UpstreamError, ssrf.BlockedTarget):
+        return None
+    if answer.status == 206:
+        size = _total_size(answer)
+        with contextlib.suppress(upstream.UpstreamError):
+            answer.read_decoded(16)  # the one byte; the connection can be reused
+    else:
+        size = answer.content_length() if answer.status == 200 else None
+    answer.abort()  # a no-op when the body was read
+    return size
+
+
+# --- media: segments, keys, init sections, progressive files -----------------------------
+
+
+def _media(target: Target, client: ClientRequest, resolution: Resolution, url: str) -> Reply:
+    # A key is 16 bytes; a ranged key request (ffmpeg inherits a segment's range) gets it whole.
+    ranged = target.kind not in ("key", "session-key")
+    range_header = client.range if ranged else None
+    if_range = client.if_range if ranged else None
+    answer = _try_head(url, resolution, range_header, if_range) if client.head else None
+    if answer is None:
+        answer = _open(url, resolution, range_header=range_header, if_range=if_range)
+    return _media_reply(answer, client, target, range_header, if_range)
+
+
+def _try_head(
+    url: str, resolution: Resolution, range_header: str | None, if_range: str | None
+) -> upstream.Upstream | None:
+    """Upstream's answer to HEAD, or None: some CDNs refuse HEAD (405, even 403) where
+    GET works, so only a success counts and anything else is decided by a GET."""
+    try:
+        answer = upstream.open_url(
+            url, resolution.headers, method="HEAD", range_header=range_header, if_range=if_range
+        )
+    except (upstream.UpstreamError, ssrf.BlockedTarget):
+        return None
+    if answer.status in (200, 206, 416):
+        return answer
+    answer.abort()
+    return None
+
+
+def _media_reply(
+    answer: upstream.Upstream,
+    client: ClientRequest,
+    target: Target,
+    range_header: str | None,
+    if_range: str | None,
+) -> Reply:
+    if answer.status == 416:
+        content_range = answer.header("Content-Range")  # "bytes */N": the size, for seeking
+        answer.abort()
+        headers = {"Content-Length": "0"} | (
+            {"Content-Range": content_range} if content_range else {}
+        )
+        return Reply(416, headers)
+    if answer.status not in (200, 206):
+        answer.abort()
+        raise Failed(502, f"{_host(answer.url)} answered {answer.status}")
+    headers = {name: value for name in _MEDIA_HEADERS if (value := answer.header(name))}
+    headers.setdefault("Content-Type", _content_type(target))
+    skip, length = 0, None
+    size = answer.content_length()
+    if answer.status == 200 and range_header and not if_range and size is not None:
+        # Upstream ignored the Range: cut the requested part out ourselves.
+        wanted = parse_range(range_header, size)
+        if wanted == UNSATISFIABLE:
+            answer.abort()
+            return Reply(416, {"Content-Range": f"bytes */{size}", "Content-Length": "0"})
+        if wanted is not None:
+            first, last = wanted
+            skip, length = first, last - first + 1
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+            headers["Content-Length"] = str(length)
+            headers["Accept-Ranges"] = "bytes"
+    status = 206 if length is not None else answer.status
+    if client.head:
+        answer.abort()
+        return Reply(status, headers)
+    # Read the first bytes now: until the reply is returned a failure can still be retried.
+    _read_head(answer)
+    body = MediaBody(answer, skip=skip, length=length, label=str(target.identity))
+    return Reply(status, headers, body)
+
+
+class MediaBody:
+    """An upstream body as the WSGI iterable; closing it early closes the upstream socket."""
+
+    def __init__(
+        self, answer: upstream.Upstream, *, skip: int = 0, length: int | None = None, label: str
+    ) -> None:
+        self._answer = answer
+        self._label = label  # for the log
+        self._chunks = answer.chunks()
+        self._skip = skip
+        self._left = length
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        while True:
+            if self._left == 0:
+                self.close()
+                raise StopIteration
+            try:
+                chunk = next(self._chunks)
+            except upstream.BodyInterrupted as exc:
+                # Raising makes the web server drop the client connection: a short body
+                # on a kept-alive connection would leave the client waiting.
+                log.warning(
+                    "strm: %s: upstream cut off after %d bytes: %s", self._label, self.sent, exc
+                )
+                raise
+            if self._skip:
+                dropped = min(self._skip, len(chunk))
+                self._skip -= dropped
+                chunk = chunk[dropped:]
+            if self._left is not None:
+                chunk = chunk[: self._left]
+                self._left -= len(chunk)
+            if chunk:
+                self.sent += len(chunk)
+                return chunk
+
+    def close(self) -> None:
+        """Called by the web server when the response ends or the client went away."""
+        self._chunks.close()
+        self._answer.abort()  # no-op after a complete read (the connection went back)
+
+
+# --- finding a resource again ------------------------------------------------------------
+
+
+def _locate(target: Target, resolution: Resolution) -> str:
+    """The upstream URL of `target`'s resource within `resolution`'s playlist tree."""
+    if not target.chain:
+        return resolution.url
+    base, text = _playlist_at(target, resolution, 0, resolution.url)
+    for depth, locator in enumerate(target.chain):
+        try:
+            ref = hls.find_equivalent(locator, text, base)
+        except hls.PlaylistError as exc:
+            raise Failed(
+                502, f"unusable playlist while re-finding a {locator.kind}: {exc}"
+            ) from exc
+        if ref is None:
+            raise Refreshable(
+                None, f"the {locator.kind} #{locator.position} is not in the current playlist"
+            )
+        if depth == len(target.chain) - 1:
+            return ref.url
+        base, text = _playlist_at(target, resolution, depth + 1, ref.url)
+    raise AssertionError("unreachable")
+
+
+def _playlist_at(target: Target, resolution: Resolution, depth: int, url: str) -> tuple[str, str]:
+    key = (target.identity.key(), resolution.generation, repr(target.chain[:depth]))
+    remembered = _memo.get(key)
+    if remembered is not None:
+        return remembered
+    answer = _open(url, resolution, accept_gzip=True)
+    if answer.status not in (200, 206):
+        answer.abort()
+        raise Failed(502, f"{_host(answer.url)} answered {answer.status} for a playlist")
+    text = _read_playlist(answer)
+    if hls.is_master(text) or "#EXT-X-ENDLIST" in text:  # live playlists change: never kept
+        _memo.put(key, (answer.url, text))
+    return answer.url, text
+
+
+class _Memo:
+    """A small per-process LRU with expiry; losing it only costs a refetch."""
+
+    def __init__(self, size: int, seconds: float) -> None:
+        self._items: OrderedDict[tuple[str, ...], tuple[float, tuple[str, str]]] = OrderedDict()
+        self._size = size
+        self._seconds = seconds
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...]) -> tuple[str, str] | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] < time.monotonic():
+                self._items.pop(key, None)
+                return None
+            self._items.move_to_end(key)
+            return item[1]
+
+    def put(self, key: tuple[str, ...], value: tuple[str, str]) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic() + self._seconds, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_memo = _Memo(_MEMO_SIZE, _MEMO_SECONDS)
+
+
+# --- small helpers -----------------------------------------------------------------------
+
+
+def _open(
+    url: str,
+    resolution: Resolution,
+    *,
+    method: str = "GET",
+    range_header: str | None = None,
+    if_range: str | None = None,
+    accept_gzip: bool = False,
+) -> upstream.Upstream:
+    """An upstream answer worth looking at; Refreshable/Failed for the rest."""
+    try:
+        answer = upstream.open_url(
+            url,
+            resolution.headers,
+            method=method,
+            range_header=range_header,
+            if_range=if_range,
+            accept_gzip=accept_gzip,
+        )
+    except upstream.Unreachable as exc:
+        raise Refreshable(None, str(exc)) from exc
+    except (ssrf.BlockedTarget, upstream.UpstreamError) as exc:
+        raise Failed(502, str(exc)) from exc
+    if answer.status in REFRESH_STATUSES:
+        answer.abort()
+        raise Refreshable(answer.status, f"{_host(answer.url)} answered {answer.status}")
+    return answer
+
+
+def _read_head(answer: upstream.Upstream) -> bytes:
+    try:
+        return answer.read_head(hls.SNIFF_BYTES)
+    except upstream.BodyInterrupted as exc:
+        raise Refreshable(None, str(exc)) from exc
+
+
+def _proxy_url(token: ProxyToken, name: str) -> str:
+    return f"{proxy_prefix()}/{encode_token(token)}/{name}"
+
+
+def _file_name(url: str, kind: str, extension: str) -> str:
+    """`<name><ext>` for a proxy path: the upstream stem, our extension (ffmpeg checks it)."""
+    stem = posixpath.splitext(posixpath.basename(urlsplit(url).path))[0]
+    stem = _NAME_JUNK.sub("-", stem).strip("-")[:40]
+    return (stem or kind) + extension
+
+
+def _with_query(url: str, extra: tuple[tuple[str, str], ...]) -> str:
+    if not extra:
+        return url
+    parts = urlsplit(url)
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in dict(extra)
+    ]
+    return urlunsplit(parts._replace(query=urlencode([*query, *extra])))
+
+
+def hls_query(params: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The LL-HLS parameters among a client's query parameters."""
+    return tuple((k, v) for k, v in sorted(params.items()) if k in _LL_HLS_PARAMS)
+
+
+def _content_type(target: Target) -> str:
+    return _CONTENT_TYPES.get(target.extension, "application/octet-stream")
+
+
+def _starts_at_zero(answer: upstream.Upstream) -> bool:
+    if answer.status == 200:
+        return True
+    content_range = _content_range(answer)
+    return content_range is not None and content_range[0] == 0
+
+
+def _is_whole(answer: upstream.Upstream) -> bool:
+    """Whether a 206 answer holds the whole resource (some servers answer bytes=0- so)."""
+    content_range = _content_range(answer)
+    if content_range is None:
+        return False
+    first, last, total = content_range
+    return first == 0 and (total is None or last == total - 1)
+
+
+def _total_size(answer: upstream.Upstream) -> int | None:
+    content_range = _content_range(answer)
+    return None if content_range is None else content_range[2]
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+
+
+def _content_range(answer: upstream.Upstream) -> tuple[int, int, int | None] | None:
+    match = _CONTENT_RANGE.fullmatch((answer.header("Content-Range") or "").strip())
+    if match is None:
+        return None
+    first, last, total = match.groups()
+    return int(first), int(last), None if total == "*" else int(total)
+
+
+UNSATISFIABLE = (-1, -1)
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.IGNORECASE)
+
+
+def parse_range(value: str, size: int) -> tuple[int, int] | None:
+    """(first, last) of a single byte range over `size` bytes, UNSATISFIABLE, or None
+    when the header is not one range we understand (then the whole body is right)."""
+    match = _RANGE.fullmatch(value.strip().replace(" ", ""))
+    if match is None:
+        return None
+    first_text, last_text = match.groups()
+    if not first_text:
+        if not last_text:
+            return None
+        suffix = int(last_text)
+        return UNSATISFIABLE if suffix == 0 or size == 0 else (max(0, size - suffix), size - 1)
+    first = int(first_text)
+    if last_text and int(last_text) < first:
+        return None  # invalid: RFC 9110 says ignore the header
+    if first >= size:
+        return UNSATISFIABLE
+    return first, size - 1 if not last_text else min(int(last_text), size - 1)
+
+
+def _looks_like_html(head: bytes) -> bool:
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith(_HTML_START)
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or "upstream"
+
+
+def _error(status: int, message: str) -> Reply:
+    body = (message.splitlines()[0] if message else "error")[:500].encode() + b"\n"
+    headers = {
+        "Content-Type": "text/plain; charset=utf-8",
+        "Content-Length": str(len(body)),
+        "Cache-Control": "no-store",
+    }
+    return Reply(status, headers, body)

@@ -1,0 +1,261 @@
+"""Where an episode's stream is right now: resolved URL + the headers to fetch it with.
+
+Read path: Django cache (Redis) -> StrmUrlMapping row -> catalog resolver. A
+re-resolve after an upstream failure runs at most once at a time per identity
+across all processes (a Redis lock); whoever waited on the lock gets the fresh
+result instead of resolving again, and a failed resolve is remembered for a few
+seconds so the waiters fail fast instead of each trying the hosters again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.core.cache import cache as django_cache
+from django.db.models import F
+from django.utils import timezone
+
+from anibridge_site.redis_client import get_redis
+from catalog.identity import EpisodeIdentity
+from catalog.streams import ResolvedStream, ResolveError
+from strm import cache
+from strm.models import StrmUrlMapping
+from strm.signing import generation_of
+
+log = logging.getLogger(__name__)
+
+# A resolve walks the site and up to all hosters (each with timeouts and retries).
+LOCK_TIMEOUT = 180.0
+WAIT_TIMEOUT = 150.0
+FAILURE_MEMORY_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """One resolve result as the proxy uses it."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    provider: str = ""
+    resolved_at: datetime = field(default_factory=timezone.now)
+
+    @property
+    def generation(self) -> str:
+        """Tokens made from this resolution carry it (see strm.signing)."""
+        return generation_of(self.url)
+
+    @property
+    def version(self) -> str:
+        """Tells two resolutions apart even when a hoster hands out the same URL again."""
+        return self.resolved_at.isoformat()
+
+    def to_cache(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "headers": self.headers,
+            "provider": self.provider,
+            "at": self.resolved_at.isoformat(),
+        }
+
+    @classmethod
+    def from_cache(cls, value: dict[str, Any]) -> Resolution:
+        return cls(
+            url=str(value["url"]),
+            headers={str(k): str(v) for k, v in dict(value["headers"]).items()},
+            provider=str(value.get("provider", "")),
+            resolved_at=datetime.fromisoformat(str(value["at"])),
+        )
+
+
+def _resolver() -> Callable[[EpisodeIdentity], ResolvedStream]:
+    # Imported late: catalog's resolver pulls in the sites and the aniworld package.
+    from catalog.resolve import resolve_stream
+
+    return resolve_stream
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def current(identity: EpisodeIdentity) -> Resolution:
+    """The resolution to use now, resolving only when nothing usable is stored."""
+    known = _stored(identity)
+    return known if known is not None else refresh(identity, stale=None)
+
+
+def _stored(identity: EpisodeIdentity) -> Resolution | None:
+    value = _cache_get(cache.identity_key(identity))
+    if value is not None:
+        try:
+            return Resolution.from_cache(value)
+        except (KeyError, TypeError, ValueError):
+            log.warning("strm cache entry for %s is unreadable; ignoring it", identity)
+    row = _mapping(identity)
+    if row is None or not row.resolved_url or row.resolved_at is None or _expired(row.resolved_at):
+        return None
+    known = Resolution(
+        url=row.resolved_url,
+        headers={str(k): str(v) for k, v in (row.resolved_headers or {}).items()},
+        provider=row.provider_used,
+        resolved_at=row.resolved_at,
+    )
+    _cache_set(cache.identity_key(identity), known.to_cache(), _ttl())
+    return known
+
+
+def _mapping(identity: EpisodeIdentity) -> StrmUrlMapping | None:
+    return StrmUrlMapping.objects.filter(**_lookup(identity)).first()
+
+
+def _lookup(identity: EpisodeIdentity) -> dict[str, Any]:
+    return {
+        "site": identity.site,
+        "slug": identity.slug,
+        "season": identity.season,
+        "episode": identity.episode,
+        "language": identity.language,
+        "provider": identity.provider or "",
+    }
+
+
+def _ttl() -> int | None:
+    # 0 means "no expiry" here; to Django's cache 0 would mean "expire at once".
+    return settings.CONFIG.strm_proxy_cache_ttl_seconds or None
+
+
+def _expired(resolved_at: datetime) -> bool:
+    ttl = _ttl()
+    return ttl is not None and timezone.now() - resolved_at > timedelta(seconds=ttl)
+
+
+# --- re-resolving ----------------------------------------------------------------------
+
+
+def refresh(identity: EpisodeIdentity, stale: Resolution | None) -> Resolution:
+    """A resolution newer than `stale` (None: any stored one), resolving if there is none.
+
+    Raises ResolveError when the hosters cannot give one.
+    """
+    with _resolve_lock(identity):
+        known = _stored(identity)
+        if known is not None and (stale is None or known.version != stale.version):
+            return known  # someone else re-resolved while we waited for the lock
+        _raise_recent_failure(identity)
+        if known is not None:
+            invalidate(identity)  # it failed upstream: nobody may pick it up again
+        try:
+            stream = _resolver()(identity)
+        except ResolveError as exc:
+            _cache_set(cache.failure_key(identity), {"error": str(exc)}, FAILURE_MEMORY_SECONDS)
+            raise
+        fresh = Resolution(
+            url=stream.url,
+            headers=dict(stream.headers),
+            provider=stream.provider,
+            resolved_at=timezone.now(),
+        )
+        _store(identity, fresh)
+        log.info("strm: resolved %s via %s", identity, fresh.provider or "?")
+        return fresh
+
+
+def invalidate(identity: EpisodeIdentity) -> None:
+    """Forget the resolved URL everywhere: the next request resolves afresh."""
+    row = _mapping(identity)
+    if row is not None:
+        cache.purge(row)
+    else:
+        _cache_delete(cache.identity_key(identity))
+
+
+def record_failure(identity: EpisodeIdentity, status: int | None, error: str) -> None:
+    """Note an upstream failure on the mapping row (admin: last status, failure count)."""
+    StrmUrlMapping.objects.filter(**_lookup(identity)).update(
+        last_status=status,
+        last_error=error[:2000],
+        last_checked_at=timezone.now(),
+        fail_count=F("fail_count") + 1,
+    )
+
+
+def record_success(identity: EpisodeIdentity, status: int) -> None:
+    StrmUrlMapping.objects.filter(**_lookup(identity)).update(
+        last_status=status, last_error="", last_checked_at=timezone.now(), fail_count=0
+    )
+
+
+def _store(identity: EpisodeIdentity, fresh: Resolution) -> None:
+    _cache_set(cache.identity_key(identity), fresh.to_cache(), _ttl())
+    # The row may already exist with a strm_path (the .strm writer made it): keep that.
+    StrmUrlMapping.objects.update_or_create(
+        **_lookup(identity),
+        defaults={
+            "resolved_url": fresh.url,
+            "resolved_headers": fresh.headers,
+            "provider_used": fresh.provider,
+            "resolved_at": fresh.resolved_at,
+            "last_error": "",
+        },
+    )
+
+
+@contextmanager
+def _resolve_lock(identity: EpisodeIdentity) -> Iterator[None]:
+    lock = get_redis().lock(
+        cache.lock_key(identity), timeout=LOCK_TIMEOUT, blocking_timeout=WAIT_TIMEOUT, sleep=0.05
+    )
+    try:
+        acquired = lock.acquire()
+    except redis.RedisError as exc:
+        # Without Redis there is nothing to share a result through: resolve alone.
+        log.warning("strm: resolve lock for %s unavailable (%s); resolving unlocked", identity, exc)
+        yield
+        return
+    if not acquired:
+        raise ResolveError(f"{identity}: another request is still resolving it; try again")
+    try:
+        yield
+    finally:
+        try:
+            lock.release()
+        except redis.RedisError as exc:  # expired meanwhile: the next holder is fine
+            log.warning("strm: releasing the resolve lock for %s failed: %s", identity, exc)
+
+
+def _raise_recent_failure(identity: EpisodeIdentity) -> None:
+    marker = _cache_get(cache.failure_key(identity))
+    if marker is not None:
+        raise ResolveError(str(marker.get("error") or f"{identity}: resolving failed just now"))
+
+
+# --- the cache, tolerant of Redis being away ---------------------------------------------
+
+
+def _cache_get(key: str) -> dict[str, Any] | None:
+    try:
+        value = django_cache.get(key)
+    except Exception as exc:  # the cache backend raises its client's errors
+        log.warning("strm cache read failed (%s); using the database", exc)
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _cache_set(key: str, value: dict[str, Any], timeout: int | None) -> None:
+    try:
+        django_cache.set(key, value, timeout)
+    except Exception as exc:
+        log.warning("strm cache write failed: %s", exc)
+
+
+def _cache_delete(key: str) -> None:
+    try:
+        django_cache.delete(key)
+    except Exception as exc:
+        log.warning("strm cache delete failed: %s", exc)

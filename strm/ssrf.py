@@ -1,0 +1,257 @@
+"""Which upstream addresses the proxy may connect to (no SSRF into the LAN).
+
+Only http(s). A host name is resolved once per connection and the connection goes
+to one of the checked addresses, so a DNS answer that changes between check and
+connect (rebinding) cannot steer it elsewhere; the peer is checked again after
+connect. Refused unless allow-listed: loopback, private, link-local, multicast,
+reserved, unspecified, shared (CGNAT) and cloud metadata addresses, also when
+wrapped in IPv6 (v4-mapped, 6to4, NAT64).
+
+STRM_PROXY_UPSTREAM_ALLOWLIST entries are host names (`cdn.lan`), domain suffixes
+(`.lan` or `*.lan`), IP addresses or networks (`192.168.1.0/24`). A listed host
+name may resolve to anything; a listed address or network is allowed whatever name
+led to it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import allowed_gai_family
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Not covered by ipaddress' flags: cloud metadata services on otherwise global addresses.
+_METADATA = frozenset(
+    {
+        ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+        ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
+    }
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class BlockedTarget(Exception):
+    """The proxy refused to contact an upstream address; str() says which and why."""
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """The allow-list, parsed: exact hosts, domain suffixes and address networks."""
+
+    hosts: frozenset[str] = frozenset()
+    suffixes: tuple[str, ...] = ()
+    networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def from_allowlist(cls, entries: Iterable[str]) -> AddressPolicy:
+        hosts: set[str] = set()
+        suffixes: list[str] = []
+        networks: list[IPNetwork] = []
+        for raw in entries:
+            entry = raw.strip().lower().strip("[]")
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+                continue
+            except ValueError:
+                pass
+            if entry.startswith(("*.", ".")):
+                suffixes.append("." + entry.lstrip("*."))
+            else:
+                hosts.add(entry.rstrip("."))
+        return cls(frozenset(hosts), tuple(suffixes), tuple(networks))
+
+    def host_listed(self, host: str) -> bool:
+        name = host.lower().rstrip(".")
+        return name in self.hosts or any(name.endswith(suffix) for suffix in self.suffixes)
+
+    def allows(self, host: str, address: IPAddress) -> bool:
+        """Whether a connection to `address`, reached through `host`, may be made."""
+        if self.host_listed(host) or any(address in net for net in self.networks):
+            return True
+        return is_public_address(address)
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """True only for a globally routable unicast address that is no metadata service."""
+    for candidate in _embedded(address):
+        if (
+            not candidate.is_global
+            or candidate.is_multicast
+            or candidate.is_reserved
+            or candidate.is_loopback
+            or candidate.is_link_local
+            or candidate.is_private
+            or candidate.is_unspecified
+            or candidate in _METADATA
+        ):
+            return False
+    return True
+
+
+def _embedded(address: IPAddress) -> list[IPAddress]:
+    """The addresses that decide: the address and every IPv4 address it tunnels to."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return [address]
+    if address in _NAT64:
+        # The well-known NAT64 prefix is reserved but routable on IPv6-only networks:
+        # the IPv4 address inside is where the connection really goes.
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    found: list[IPAddress] = [address]
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    return found
+
+
+def parse_address(text: str) -> IPAddress:
+    return ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
+
+
+@lru_cache(maxsize=4)
+def _policy(entries: tuple[str, ...]) -> AddressPolicy:
+    return AddressPolicy.from_allowlist(entries)
+
+
+def current_policy() -> AddressPolicy:
+    return _policy(settings.CONFIG.strm_proxy_upstream_allowlist)
+
+
+def check_url(url: str) -> str:
+    """The URL's host if its scheme and form are acceptable; BlockedTarget otherwise."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise BlockedTarget(f"unusable upstream URL {url[:200]!r}") from None
+    if parts.scheme not in ("http", "https"):
+        raise BlockedTarget(f"upstream scheme {parts.scheme!r} refused: only http and https")
+    if not host:
+        raise BlockedTarget(f"upstream URL without a host: {url[:200]!r}")
+    return host
+
+
+def getaddrinfo(host: str, port: int, family: int) -> list[tuple[Any, ...]]:
+    """Name resolution, one call per connection (tests replace it to fake DNS)."""
+    return socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+
+
+def connect_checked(
+    host: str,
+    port: int,
+    *,
+    timeout: float | None,
+    policy: AddressPolicy,
+    socket_options: Iterable[tuple[int, int, int]] = (),
+) -> socket.socket:
+    """A TCP connection to an allowed address of `host`; BlockedTarget if there is none.
+
+    Resolves once and connects to the addresses it checked, never to a second answer.
+    """
+    answers = [(info[0], info[4]) for info in getaddrinfo(host, port, allowed_gai_family())]
+    allowed = [
+        (family, sockaddr) for family, sockaddr in answers if _allowed(policy, host, sockaddr)
+    ]
+    if not allowed:
+        found = ", ".join(sorted({str(sockaddr[0]) for _, sockaddr in answers})) or "nothing"
+        raise BlockedTarget(
+            f"upstream {host} resolves to {found}: a local/private address the proxy does "
+            "not contact (add it to STRM_PROXY_UPSTREAM_ALLOWLIST if it is yours)"
+        )
+    error: OSError | None = None
+    for family, sockaddr in allowed:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            for option in socket_options:
+                sock.setsockopt(*option)
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            _check_peer(policy, host, sock)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+        except BlockedTarget:
+            sock.close()
+            raise
+    assert error is not None
+    raise error
+
+
+def _allowed(policy: AddressPolicy, host: str, sockaddr: tuple[Any, ...]) -> bool:
+    try:
+        return policy.allows(host, parse_address(str(sockaddr[0])))
+    except ValueError:
+        return False
+
+
+def _check_peer(policy: AddressPolicy, host: str, sock: socket.socket) -> None:
+    peer = sock.getpeername()
+    if not _allowed(policy, host, peer):
+        raise BlockedTarget(f"upstream {host} connected to refused address {peer[0]}")
+
+
+# --- urllib3 plumbing ------------------------------------------------------------------
+
+
+class _CheckedConnectMixin:
+    """Replaces urllib3's connect step; TLS, proxies-free pooling etc. stay urllib3's."""
+
+    host: str
+    port: int
+    timeout: Any
+    socket_options: Any
+    _dns_host: str
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            return connect_checked(
+                self._dns_host.strip("[]"),
+                self.port,
+                timeout=self.timeout,
+                policy=current_policy(),
+                socket_options=self.socket_options or (),
+            )
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(self, f"connecting to {self.host} timed out") from exc
+        except OSError as exc:
+            raise NewConnectionError(self, f"cannot connect to {self.host}: {exc}") from exc  # type: ignore[arg-type]
+
+
+class CheckedHTTPConnection(_CheckedConnectMixin, HTTPConnection):
+    pass
+
+
+class CheckedHTTPSConnection(_CheckedConnectMixin, HTTPSConnection):
+    pass
+
+
+class CheckedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = CheckedHTTPConnection
+
+
+class CheckedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = CheckedHTTPSConnection
+
+
+POOL_CLASSES: dict[str, type[HTTPConnectionPool]] = {
+    "http": CheckedHTTPConnectionPool,
+    "https": CheckedHTTPSConnectionPool,
+}

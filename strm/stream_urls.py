@@ -1,0 +1,62 @@
+"""The URLs a media server sees: the signed entry URL in a .strm file, and its parsing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlencode
+
+from django.conf import settings
+
+from catalog.identity import MAX_EPISODE, MAX_SEASON, EpisodeIdentity
+from strm import signing
+
+STREAM_PATH = "/strm/stream"
+PROXY_PATH = "/strm/proxy"
+
+
+def stream_url(identity: EpisodeIdentity) -> str:
+    """The URL a .strm file holds for `identity`: stable, signed per STRM_PROXY_AUTH."""
+    base = settings.CONFIG.strm_public_base_url
+    if not base:
+        raise ValueError("STRM_PUBLIC_BASE_URL is not set: the media server cannot reach us")
+    params = {
+        "site": identity.site,
+        "slug": identity.slug,
+        "s": str(identity.season),
+        "e": str(identity.episode),
+        "lang": identity.language,
+    }
+    if identity.provider:
+        params["provider"] = identity.provider
+    auth = settings.CONFIG.strm_proxy_auth
+    if auth == "token":
+        params["sig"] = signing.sign_identity(identity)
+    elif auth == "apikey":
+        params["apikey"] = settings.CONFIG.strm_proxy_secret
+    return f"{base}{STREAM_PATH}?{urlencode(params)}"
+
+
+def proxy_prefix() -> str:
+    """What every rewritten playlist URI starts with (absolute when a public URL is set)."""
+    return settings.CONFIG.strm_public_base_url + PROXY_PATH
+
+
+def identity_from_query(query: Mapping[str, str]) -> EpisodeIdentity:
+    """The identity an entry request names; ValueError saying what is wrong."""
+    missing = [name for name in ("site", "slug", "s", "e", "lang") if not query.get(name)]
+    if missing:
+        raise ValueError(f"missing query parameter(s): {', '.join(missing)}")
+    return EpisodeIdentity(
+        site=query["site"],
+        slug=query["slug"],
+        season=_number(query["s"], "s", MAX_SEASON),
+        episode=_number(query["e"], "e", MAX_EPISODE),
+        language=query["lang"],
+        provider=query.get("provider") or None,
+    )
+
+
+def _number(text: str, name: str, maximum: int) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(maximum)):
+        raise ValueError(f"{name}={text[:20]!r} is not a number from 0 to {maximum}")
+    return int(text)

@@ -1,0 +1,115 @@
+"""Shared by the tests/test_strm_*.py suites: proxy settings, an origin with hand-made
+answers, and the URL plumbing between a rewritten playlist and the Django test client."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from catalog.identity import EpisodeIdentity
+from strm.models import StrmUrlMapping
+from tests.fakeweb.server import FakeServer, Request, Response, Traffic
+
+SECRET = "strm-test-secret"
+BASE = "http://testserver"
+PROXY_URI = re.compile(r"(?:https?://[^/\s\"]+)?/strm/proxy/[^\s\"]+")
+
+Handler = Callable[[Request], Response]
+
+
+def use_proxy_config(monkeypatch: pytest.MonkeyPatch, **changes: object) -> None:
+    """settings.CONFIG as in production proxy mode, plus `changes` (undone after the test)."""
+    values: dict[str, Any] = {
+        "strm_proxy_mode": "proxy",
+        "strm_public_base_url": BASE,
+        "strm_proxy_auth": "token",
+        "strm_proxy_secret": SECRET,
+        "strm_proxy_upstream_allowlist": ("127.0.0.1",),
+        "strm_proxy_cache_ttl_seconds": 0,
+    }
+    values.update(changes)
+    monkeypatch.setattr(settings, "CONFIG", dataclasses.replace(settings.CONFIG, **values))
+
+
+class Origin(FakeServer):
+    """An upstream with per-path handlers (fault knobs and counters from FakeServer)."""
+
+    def __init__(self, traffic: Traffic | None = None) -> None:
+        super().__init__("origin", traffic or Traffic())
+        self.routes: dict[str, Handler] = {}
+
+    def route(self, path: str, handler: Handler) -> str:
+        self.routes[path] = handler
+        return self.url(path)
+
+    def serve(self, path: str, body: bytes, content_type: str, **headers: str) -> str:
+        return self.route(path, lambda _r: Response(200, body, content_type, dict(headers)))
+
+    def handle(self, request: Request) -> Response:
+        handler = self.routes.get(request.path)
+        if handler is None:
+            return Response(404, b"no such path", "text/plain")
+        return handler(request)
+
+
+def store_resolution(
+    identity: EpisodeIdentity, url: str, headers: dict[str, str] | None = None
+) -> StrmUrlMapping:
+    """What a resolve would have left behind: the proxy reads it before resolving."""
+    from django.utils import timezone
+
+    mapping, _ = StrmUrlMapping.objects.update_or_create(
+        site=identity.site,
+        slug=identity.slug,
+        season=identity.season,
+        episode=identity.episode,
+        language=identity.language,
+        provider=identity.provider or "",
+        defaults={
+            "resolved_url": url,
+            "resolved_headers": headers or {},
+            "provider_used": identity.provider or "VOE",
+            "resolved_at": timezone.now(),
+        },
+    )
+    return mapping
+
+
+def proxy_uris(playlist: str) -> list[str]:
+    """Every proxied URI in a rewritten playlist, in order (lines and URI attributes)."""
+    return PROXY_URI.findall(playlist)
+
+
+def local_path(url: str) -> str:
+    """A proxy URL as the Django test client wants it (path + query, no host)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def get(client: Client, url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """GET through the Django test client; streaming bodies are read to the end."""
+    return _call(client.get, url, headers)
+
+
+def head(client: Client, url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    return _call(client.head, url, headers)
+
+
+def _call(
+    method: Callable[..., object], url: str, headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    response = method(local_path(url), headers=headers)
+    status = int(response.status_code)  # type: ignore[attr-defined]
+    if getattr(response, "streaming", False):
+        # Reading to the end closes the response (the test client wraps the iterator).
+        body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    else:
+        body = bytes(response.content)  # type: ignore[attr-defined]
+    return status, dict(response.headers), body  # type: ignore[attr-defined]
