@@ -13,6 +13,7 @@ help:
 	@echo "make run    start web (gunicorn+gevent), Celery worker and beat; Redis if needed"
 	@echo "make test   install what is missing and run the whole test suite (+ lint)"
 	@echo "make lint   ruff (format + lint), mypy, makemigrations --check"
+	@echo "make demo   the whole product offline: fake sites + stack, search -> grab -> play"
 	@echo "make bench  run the benchmarks in bench/ and print their numbers"
 
 # The runtime and dev environments are stamps inside the venv: they are rebuilt when
@@ -54,6 +55,9 @@ lint: $(VENV)/.dev
 fmt: $(VENV)/.dev
 	@$(BIN)/ruff format .
 	@$(BIN)/ruff check --fix .
+
+demo: $(VENV)/.dev system-deps
+	@$(PY) scripts/demo.py
 
 bench: $(VENV)/.dev system-deps
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
