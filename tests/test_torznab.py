@@ -269,3 +269,16 @@ def test_radarr_movie_search_finds_the_megakino_film(api: Any) -> None:
 
 def test_path_is_also_served_with_trailing_slash(client: Client) -> None:
     assert client.get("/torznab/api/", {"t": "caps"}).status_code == 200
+
+
+def test_sonarr_numbering_maps_to_the_sites_seasons(api: Any) -> None:
+    # blossom-knights: TVDB has one season of 6, the site two of 3. Sonarr asks for S01E05.
+    _, root, _ = api(t="tvsearch", tvdbid="900004", season="1", ep="5")
+    items = _items(root)
+    assert items
+    for item in items:
+        parsed = parse_title(item["title"])
+        assert parsed is not None and (parsed.season, parsed.episodes) == (1, (5,))
+        assert parsed.absolute_episodes == (5,)
+        ident = parse_magnet(item["enclosure"]["url"]).identity
+        assert (ident.slug, ident.season, ident.episode) == ("blossom-knights", 2, 2)

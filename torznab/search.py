@@ -14,16 +14,16 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
 from catalog import lookup, numbering, skyhook, specials
 from catalog.identity import EpisodeIdentity
 from catalog.magnet import Mode, build_magnet, info_hash
 from catalog.models import EpisodeAvailability
 from catalog.naming import build_release_name
-from catalog.probe import cached_availability
 from catalog.tasks import enqueue_probe
 from torznab.feed import Item
 from torznab.params import Query
@@ -241,10 +241,23 @@ def _episode_items(target: Target, wanted: Wanted, row: EpisodeAvailability) -> 
 
 
 def _known(identities: Iterable[EpisodeIdentity]) -> dict[EpisodeIdentity, EpisodeAvailability]:
+    """Fresh cached results for `identities`, read in one query (a season is ~100 rows)."""
+    wanted = {(i.site, i.slug, i.season, i.episode, i.language): i for i in identities}
+    if not wanted:
+        return {}
+    fresh_after = timezone.now() - timedelta(hours=settings.CONFIG.availability_ttl_hours)
+    rows = EpisodeAvailability.objects.filter(
+        site__in={k[0] for k in wanted},
+        slug__in={k[1] for k in wanted},
+        season__in={k[2] for k in wanted},
+        episode__in={k[3] for k in wanted},
+        language__in={k[4] for k in wanted},
+        checked_at__gt=fresh_after,
+    )
     found = {}
-    for identity in identities:
-        row = cached_availability(identity)
-        if row is not None:
+    for row in rows:
+        identity = wanted.get((row.site, row.slug, row.season, row.episode, row.language))
+        if identity is not None:
             found[identity] = row
     return found
 
@@ -322,21 +335,20 @@ def _wanted(query: Query, target: Target, absolute: int | None) -> list[Wanted]:
         return _by_absolute(target, show, absolute)
     if query.season == 0:
         return _specials(query, target)
+    sizes = numbering.site_seasons(target.site, target.slug)  # once: per episode adds up
     if query.season is not None and query.episode is not None:
-        return [_sonarr_episode(target, show, query.season, query.episode)]
+        return [_sonarr_episode(target, show, sizes, query.season, query.episode)]
     season = query.season
-    if season is None:  # a title search: the season it names, else the first
+    if season is None:  # a title search: the first season
         season = 1
     numbers: list[int]
     if show is not None and show.season_sizes().get(season):
         numbers = list(range(1, show.season_sizes()[season] + 1))
     else:
-        numbers = list(
-            range(1, numbering.site_seasons(target.site, target.slug).get(season, 0) + 1)
-        )
+        numbers = list(range(1, sizes.get(season, 0) + 1))
         numbers = numbers or list(range(1, cfg.torznab_season_search_max_episodes + 1))
     numbers = numbers[: cfg.torznab_season_search_max_episodes]
-    return [_sonarr_episode(target, show, season, n) for n in numbers]
+    return [_sonarr_episode(target, show, sizes, season, n) for n in numbers]
 
 
 def _show(tvdb_id: int | None) -> skyhook.Show | None:
@@ -358,21 +370,24 @@ def _by_absolute(target: Target, show: skyhook.Show | None, absolute: int) -> li
     return [Wanted(found.season, found.episode, name[0], name[1], absolute)]
 
 
-def _sonarr_episode(target: Target, show: skyhook.Show | None, season: int, episode: int) -> Wanted:
-    """Sonarr's S/E -> the site's; they differ when TVDB splits seasons differently."""
+def _sonarr_episode(
+    target: Target, show: skyhook.Show | None, sizes: dict[int, int], season: int, episode: int
+) -> Wanted:
+    """Sonarr's S/E -> the site's, by catalog.numbering's rule: TVDB's numbers when its
+    seasons agree with the site's, else counting episodes through the site's seasons."""
+    if target.site != "aniworld.to":
+        return Wanted(season, episode, season, episode)
     sonarr = show.episode(season, episode) if show is not None else None
-    if sonarr is not None and sonarr.absolute and target.site == "aniworld.to":
-        found = numbering.site_episode_for_absolute(
-            target.site, target.slug, sonarr.absolute, target.tvdb_id
+    if show is None or sonarr is None or sonarr.absolute is None:
+        return Wanted(
+            season, episode, season, episode, numbering.absolute_by_counting(sizes, season, episode)
         )
-        if found is not None:
-            return Wanted(found.season, found.episode, season, episode, sonarr.absolute)
-    absolute = None
-    if target.site == "aniworld.to":
-        absolute = numbering.absolute_for_site_episode(
-            target.site, target.slug, season, episode, target.tvdb_id
-        )
-    return Wanted(season, episode, season, episode, absolute)
+    if numbering.seasons_agree(sizes, show.season_sizes()):
+        return Wanted(season, episode, season, episode, sonarr.absolute)
+    counted = numbering.episode_by_counting(sizes, sonarr.absolute)
+    if counted is None:
+        return Wanted(season, episode, season, episode, sonarr.absolute)
+    return Wanted(counted[0], counted[1], season, episode, sonarr.absolute)
 
 
 def _specials(query: Query, target: Target) -> list[Wanted]:
