@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import load, private_environment, report, start_process, start_web, timed  # noqa: E402
+from bench.harness import load, private_environment, report, start_process, start_web, timed
 
 TARGET_P99_MS = 50.0
 SLUG = "bench-saga"
