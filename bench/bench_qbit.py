@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import load, private_environment, report, start_process, start_web, timed
+from bench.harness import load, private_environment, report, start_web, start_worker, timed
 
 TARGET_P99_MS = 100.0
 TARGET_START_S = 1.0
@@ -137,32 +137,7 @@ def enqueue_to_start(root: Path, samples: int) -> list[float]:
     from downloads import ledger
     from downloads.models import Job
 
-    start_process(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "anibridge_site",
-            "worker",
-            "-Q",
-            "default",
-            "-c",
-            "1",
-            "--include",
-            "tests.worker_tasks",
-            "-n",
-            "bench@%h",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        root / "worker.log",
-    )
-    from anibridge_site.workers import live_workers
-
-    deadline = time.monotonic() + 60
-    while not live_workers() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    start_worker(root, "--include", "tests.worker_tasks")
     delays = []
     for _ in range(samples):
         job = Job.objects.create(

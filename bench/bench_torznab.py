@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import load, private_environment, report, start_process, start_web, timed
+from bench.harness import load, private_environment, report, start_web, start_worker, timed
 
 TARGET_P99_MS = 50.0
 SLUG = "bench-saga"
@@ -62,27 +62,7 @@ def main() -> None:
     import os
 
     os.environ.update(web.app_env())
-    start_process(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "anibridge_site",
-            "worker",
-            "-Q",
-            "default",
-            "-P",
-            "threads",
-            "-c",
-            "8",
-            "-n",
-            "bench@%h",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        root / "worker.log",
-    )
+    start_worker(root, "-P", "threads", concurrency=8)
     port = start_web(root)
     season = f"/torznab/api?t=tvsearch&q={TITLE.replace(' ', '+')}&season=1&cat=5070&limit=100"
     started = time.monotonic()
@@ -99,6 +79,8 @@ def main() -> None:
     )
     if items < EPISODES:
         raise SystemExit(f"the season was not fully probed within 180 s ({items}/{EPISODES} items)")
+    # Every gunicorn worker loads the catalog (title index, imports) on its first search.
+    load(port, season, args.clients, 2)
     print(f"{args.clients} concurrent clients x {args.requests} requests, gunicorn+gevent")
     caps_lat, caps_s = timed(lambda: load(port, "/torznab/api?t=caps", args.clients, args.requests))
     caps = report("reference: t=caps", caps_lat, caps_s)

@@ -98,6 +98,37 @@ def start_web(root: Path, workers: int = 2) -> int:
     raise SystemExit("gunicorn did not start: see " + str(root / "web.log"))
 
 
+def start_worker(root: Path, *extra: str, concurrency: int = 1) -> None:
+    """A Celery worker on the default queue; returns once it announced itself."""
+    start_process(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "anibridge_site",
+            "worker",
+            "-Q",
+            "default",
+            "-c",
+            str(concurrency),
+            "-n",
+            "bench@%h",
+            "--without-gossip",
+            "--without-mingle",
+            *extra,
+        ],
+        root / "worker.log",
+    )
+    from anibridge_site.workers import live_workers
+
+    deadline = time.monotonic() + 60
+    while not live_workers():
+        if time.monotonic() > deadline:
+            raise SystemExit("the Celery worker did not start: see " + str(root / "worker.log"))
+        time.sleep(0.2)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
