@@ -161,6 +161,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10 * 60.0,
         "options": {"queue": "default", "expires": 9 * 60},
     },
+    # Probes a bounded batch of resolved STRM URLs; re-resolves the dead ones.
+    "check-strm-dead-links": {
+        "task": "strm.tasks.check_dead_links",
+        "schedule": 30 * 60.0,
+        "options": {"queue": "default", "expires": 25 * 60},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(CONFIG.data_dir / "celerybeat-schedule")
 

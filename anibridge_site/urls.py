@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v2/", include("qbshim.urls")),
     path("torznab/", include("torznab.urls")),
     path("strm/", include("strm.urls")),
+    path("api/strm/", include("strm.api_urls")),
     path("", include("downloads.urls")),
     path("downloader/download", legacy.legacy_download),
     path("jobs/<uuid:job_id>", legacy.legacy_job),

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from strm.models import StrmUrlMapping
+
+
+class StrmUrlMappingSerializer(serializers.ModelSerializer):
+    """A mapping's identity, file and health; not the URL or headers (tokens, cookies)."""
+
+    class Meta:
+        model = StrmUrlMapping
+        fields = [
+            "id",
+            "site",
+            "slug",
+            "season",
+            "episode",
+            "language",
+            "provider",
+            "strm_path",
+            "provider_used",
+            "resolved_at",
+            "last_status",
+            "last_checked_at",
+            "fail_count",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
