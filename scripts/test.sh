@@ -19,13 +19,18 @@ if ! pg_up && command -v pg_ctlcluster >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; 
   for v in /etc/postgresql/*; do pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start >/dev/null 2>&1 || true; done
 fi
 
+# Two pytest processes: the end-to-end tests mostly wait on their subprocesses.
+# PYTEST_WORKERS=0 runs in one process (easier to read when debugging).
+workers=(-n "${PYTEST_WORKERS:-2}")
+[ "${PYTEST_WORKERS:-2}" = 0 ] && workers=()
+
 status=0
 echo "== tests on SQLite"
-"$PY" -m pytest "$@" || status=1
+"$PY" -m pytest "${workers[@]}" "$@" || status=1
 
 if pg_up; then
   echo "== database tests on PostgreSQL ($pg_url)"
-  DATABASE_URL="$pg_url" "$PY" -m pytest -m django_db "$@" || status=1
+  DATABASE_URL="$pg_url" "$PY" -m pytest "${workers[@]}" -m django_db "$@" || status=1
 else
   echo "== PostgreSQL not reachable at $pg_url: database tests ran on SQLite only"
   echo "   (start PostgreSQL or set PG_TEST_URL to run them there too)"
