@@ -10,8 +10,10 @@ AniBridge is measured through the signed entry URL `/strm/stream?...&sig` of an
 identity whose StrmUrlMapping points at the origin's 256 MiB file: the
 progressive-file path, where ffmpeg seeks with Range requests. A /strm/proxy token
 for the 2 MiB segment file (the HLS segment path) is measured too, for information.
-Every contender gets CPU 0 to itself; the origin, Redis and the clients share CPU 1,
-so both contenders see the same upstream and the same client.
+Each contender gets CPU 0 to itself; the origin, Redis and the clients share CPU 1,
+so both contenders see the same upstream and the same client. Besides rates, the
+contenders' own CPU time per request is printed: it moves much less than rates when
+other programs load the machine (how much they did is printed too, as `elsewhere`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import contextlib
 import http.client
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -46,12 +49,19 @@ CONTENDER_CPU = 0
 CLIENT_CPU = 1
 # nginx reads upstream in the proxy's read size (strm.upstream.CHUNK): same work per read.
 NGINX_PROXY_BUFFER = "256k"
+TICKS = os.sysconf("SC_CLK_TCK")
+KERNEL_THREADS = 2  # kthreadd, the parent of every kernel thread
+# Decided before this process pins itself to the client CPU.
+PINNING = {CONTENDER_CPU, CLIENT_CPU} <= os.sched_getaffinity(0)
 
 TARGET_SEGMENT_RATIO = 0.8
 TARGET_STREAM_RATIO = 0.5
 TARGET_TTFB_EXTRA_MS = 2.0
 # More than one extra read buffer (strm.upstream.CHUNK) per stream would be growth.
 MEMORY_GROWTH_LIMIT = 32 * 256 * 1024
+# Other programs keeping more CPU than this busy meanwhile (a test suite, a build)
+# compete with the contender pinned to cpu0: its rates and latencies are then low.
+INTERFERENCE_LIMIT = 0.25
 
 _NGINX_COMMON = """
 worker_processes 1;
@@ -134,6 +144,7 @@ class Contender:
     port: int
     big_path: str  # the 256 MiB file
     segment_path: str  # the 2 MiB file
+    master: int  # its process tree is what it costs in CPU
 
 
 @dataclass(frozen=True)
@@ -142,10 +153,98 @@ class LoadResult:
     seconds: float
     p50_ms: float
     p99_ms: float
+    cpu_ms: float  # the contender's CPU time per request
+    elsewhere: float  # CPUs busy outside this benchmark meanwhile (others' tests, steal)
+    errors: dict[str, int]  # wrk's failures by kind ("status": answers >= 400)
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
+
+
+# --- processes: CPU time and memory from /proc ---------------------------------------------
+
+
+def _process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, CPU ticks of the process and of its reaped children)."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        # After the command: state ppid ... utime(11) stime(12) cutime(13) cstime(14).
+        table[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+    return table
+
+
+def _tree(table: dict[int, tuple[int, int]], root: int) -> set[int]:
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(child for child, (parent, _) in table.items() if parent == pid)
+    return found
+
+
+def children(pid: int) -> list[int]:
+    return [child for child, (parent, _) in _process_table().items() if parent == pid]
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    at: float
+    contender: int  # ticks
+    # Ticks of everything this benchmark runs, the contender included, and of kernel
+    # threads (ksoftirqd carries some of our own loopback traffic).
+    benchmark: int
+    machine: int  # busy ticks of all CPUs
+
+    @classmethod
+    def take(cls, master: int) -> CpuSnapshot:
+        table = _process_table()
+        mine = _tree(table, os.getpid()) | _tree(table, KERNEL_THREADS)
+        with Path("/proc/stat").open() as stat:
+            cpu = [int(value) for value in stat.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal: interrupts are left out, as
+        # they are charged to no process (our own loopback traffic is in softirq).
+        return cls(
+            time.monotonic(),
+            sum(table[pid][1] for pid in _tree(table, master) if pid in table),
+            sum(table[pid][1] for pid in mine if pid in table),
+            cpu[0] + cpu[1] + cpu[2] + cpu[7],
+        )
+
+    def contender_seconds(self, later: CpuSnapshot) -> float:
+        return (later.contender - self.contender) / TICKS
+
+    def elsewhere(self, later: CpuSnapshot) -> float:
+        """Average number of CPUs that programs outside this benchmark kept busy."""
+        other = (later.machine - self.machine) - (later.benchmark - self.benchmark)
+        return max(0.0, other / TICKS / (later.at - self.at))
+
+
+def gunicorn_master() -> int:
+    masters = [
+        pid
+        for pid in children(os.getpid())
+        if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    if len(masters) != 1:
+        raise SystemExit(f"expected one gunicorn master, found {masters}")
+    return masters[0]
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):  # a worker that was replaced counts no more
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
 
 
 # --- set-up -------------------------------------------------------------------------------
@@ -172,7 +271,7 @@ def make_files(files: Path) -> None:
 @contextlib.contextmanager
 def children_on_cpu(cpu: int) -> Iterator[None]:
     """Processes started inside inherit CPU `cpu` (this thread's affinity, restored after)."""
-    if not pinning():
+    if not PINNING:
         yield
         return
     before = os.sched_getaffinity(0)
@@ -183,25 +282,23 @@ def children_on_cpu(cpu: int) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def pinning() -> bool:
-    return {CONTENDER_CPU, CLIENT_CPU} <= os.sched_getaffinity(0)
-
-
-def start_nginx(nginx: str, state: Path, name: str, servers: str, **values: object) -> int:
-    """An nginx in the foreground of its own process group; `servers` gets port and `values`."""
+def start_nginx(
+    nginx: str, state: Path, name: str, servers: str, **values: object
+) -> tuple[int, int]:
+    """(port, pid) of an nginx in the foreground; `servers` gets `port` and `values`."""
     port = free_port()
     conf = state / f"{name}.conf"
     conf.write_text(
         _NGINX_COMMON.format(state=state, name=name, servers=servers.format(port=port, **values))
     )
-    start_process(
+    proc = start_process(
         [nginx, "-p", str(state), "-e", str(state / f"{name}-error.log"), "-c", str(conf)],
         state / f"{name}.log",
     )
     if not answers_http(port):
         log = state / f"{name}-error.log"
         raise SystemExit(f"nginx {name} did not start:\n{log.read_text() if log.exists() else ''}")
-    return port
+    return port, proc.pid
 
 
 def answers_http(port: int) -> bool:
@@ -280,92 +377,84 @@ def first_byte_ms(port: int, path: str, source: Path, samples: int) -> list[floa
     return times
 
 
-def start_wrk(
-    wrk: str, state: Path, port: int, path: str, connections: int, seconds: int, ranged: bool
-) -> subprocess.Popen[bytes]:
-    script = state / f"wrk-{port}-{connections}-{int(ranged)}.lua"
-    script.write_text(
-        _WRK_SCRIPT.format(
-            path=path,
-            ranged="true" if ranged else "false",
-            segment=SEGMENT_BYTES,
-            slots=BIG_BYTES // SEGMENT_BYTES,
+class Wrk:
+    """wrk on the client CPU, one thread, Range requests from a small Lua script."""
+
+    def __init__(self, binary: str, state: Path) -> None:
+        self.binary = binary
+        self.state = state
+
+    def start(
+        self, port: int, path: str, connections: int, seconds: int, ranged: bool
+    ) -> subprocess.Popen[bytes]:
+        script = self.state / f"wrk-{port}-{connections}-{int(ranged)}.lua"
+        script.write_text(
+            _WRK_SCRIPT.format(
+                path=path,
+                ranged="true" if ranged else "false",
+                segment=SEGMENT_BYTES,
+                slots=BIG_BYTES // SEGMENT_BYTES,
+            )
         )
-    )
-    args = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script)]
-    with children_on_cpu(CLIENT_CPU):
-        return subprocess.Popen(
-            [*args, f"http://127.0.0.1:{port}/"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        args = [self.binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
+        with children_on_cpu(CLIENT_CPU):
+            return subprocess.Popen(
+                [*args, "-s", str(script), f"http://127.0.0.1:{port}/"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+
+    @staticmethod
+    def finish(proc: subprocess.Popen[bytes], before: CpuSnapshot, master: int) -> LoadResult:
+        output = proc.communicate()[0].decode(errors="replace")
+        after = CpuSnapshot.take(master)
+        line = next((line for line in output.splitlines() if line.startswith("WRK ")), None)
+        if proc.returncode != 0 or line is None:
+            raise SystemExit(f"wrk failed:\n{output}")
+        requests, micros, *counts, p50, p99 = (int(field) for field in line.split()[1:])
+        # Failed requests are a finding, not a reason to stop: counted and printed.
+        errors = {
+            kind: count
+            for kind, count in zip(
+                ("connect", "read", "write", "status", "timeout"), counts, strict=True
+            )
+            if count
+        }
+        return LoadResult(
+            requests,
+            micros / 1e6,
+            p50 / 1000,
+            p99 / 1000,
+            before.contender_seconds(after) * 1000 / max(1, requests),
+            before.elsewhere(after),
+            errors,
         )
 
+    def run(
+        self, contender: Contender, path: str, connections: int, seconds: int, ranged: bool
+    ) -> LoadResult:
+        """A 1 s warm-up (pools, caches), then the measured run."""
+        warm = self.start(contender.port, path, connections, 1, ranged)
+        self.finish(warm, CpuSnapshot.take(contender.master), contender.master)
+        before = CpuSnapshot.take(contender.master)
+        proc = self.start(contender.port, path, connections, seconds, ranged)
+        return self.finish(proc, before, contender.master)
 
-def wrk_result(proc: subprocess.Popen[bytes]) -> LoadResult:
-    output = proc.communicate()[0].decode(errors="replace")
-    line = next((line for line in output.splitlines() if line.startswith("WRK ")), None)
-    if proc.returncode != 0 or line is None:
-        raise SystemExit(f"wrk failed:\n{output}")
-    requests, micros, *errors, p50, p99 = (int(field) for field in line.split()[1:])
-    if any(errors):
-        kinds = dict(zip(("connect", "read", "write", "status", "timeout"), errors, strict=True))
-        raise SystemExit(f"wrk saw errors {kinds}:\n{output}")
-    return LoadResult(requests, micros / 1e6, p50 / 1000, p99 / 1000)
-
-
-def run_wrk(
-    wrk: str, state: Path, port: int, path: str, connections: int, seconds: int, ranged: bool
-) -> LoadResult:
-    return wrk_result(start_wrk(wrk, state, port, path, connections, seconds, ranged))
-
-
-# --- the proxy's memory -------------------------------------------------------------------
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-def gunicorn_workers() -> list[int]:
-    masters = [
-        pid
-        for pid in _children(os.getpid())
-        if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
-    if len(masters) != 1:
-        raise SystemExit(f"expected one gunicorn master, found {masters}")
-    return _children(masters[0])
-
-
-def rss_bytes(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-    return total
-
-
-def load_with_memory(
-    wrk: str, state: Path, contender: Contender, connections: int, seconds: int
-) -> tuple[LoadResult, list[tuple[float, int]]]:
-    """A wrk run of 2 MiB ranges with the workers' RSS sampled every 0.25 s."""
-    workers = gunicorn_workers()
-    proc = start_wrk(wrk, state, contender.port, contender.big_path, connections, seconds, True)
-    start = time.monotonic()
-    samples: list[tuple[float, int]] = []
-    while proc.poll() is None:
-        samples.append((time.monotonic() - start, rss_bytes(workers)))
-        time.sleep(0.25)
-    return wrk_result(proc), samples
+    def run_sampling_rss(
+        self, contender: Contender, connections: int, seconds: int
+    ) -> tuple[LoadResult, list[tuple[float, int]]]:
+        """Like run() on the big file, with the gunicorn workers' RSS sampled every 0.25 s."""
+        warm = self.start(contender.port, contender.big_path, connections, 1, True)
+        self.finish(warm, CpuSnapshot.take(contender.master), contender.master)
+        workers = children(contender.master)
+        before = CpuSnapshot.take(contender.master)
+        proc = self.start(contender.port, contender.big_path, connections, seconds, True)
+        started = time.monotonic()
+        samples: list[tuple[float, int]] = []
+        while proc.poll() is None:
+            samples.append((time.monotonic() - started, rss_bytes(workers)))
+            time.sleep(0.25)
+        return self.finish(proc, before, contender.master), samples
 
 
 # --- printing -----------------------------------------------------------------------------
@@ -377,16 +466,28 @@ def verdict(met: bool) -> str:
 
 def print_load(name: str, result: LoadResult) -> None:
     print(
-        f"  {name:<30} {result.rate:8.1f} req/s  {result.rate * 2:8.1f} MiB/s  "
-        f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  n={result.requests}"
+        f"  {name:<28} {result.rate:7.1f} req/s {result.rate * SEGMENT_BYTES / MIB:7.1f} MiB/s"
+        f"  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms"
+        f"  cpu {result.cpu_ms:5.2f} ms/req  n={result.requests}"
+        f"  (elsewhere {result.elsewhere:.1f} cpu)"
     )
+    if result.errors:
+        print(f"    FAILED REQUESTS: {result.errors}")
 
 
 def print_ratio(what: str, ratio: float, target: float) -> bool:
     met = ratio >= target
-    shortfall = "" if met else f" (short by {(target - ratio) / target:.0%} of the target)"
+    shortfall = "" if met else f", {(target - ratio) / target:.0%} short of the target"
     print(f"  {what}: {ratio:.2f}x nginx -> {verdict(met)} target >= {target}x{shortfall}")
     return met
+
+
+def print_proxy_log(log: Path) -> None:
+    """The proxy's own account of failed requests (it logs them as warnings)."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if "strm" in line]
+    print(f"  the proxy's log ({len(lines)} strm lines), last ones:")
+    for line in lines[-5:]:
+        print(f"    {line[:200]}")
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -404,9 +505,11 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=3, help="single-stream downloads each")
     parser.add_argument("--probes", type=int, default=300, help="1 KiB requests each")
     args = parser.parse_args()
+    # A plain SIGTERM would skip atexit, leaving nginx, gunicorn and 256 MiB behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    nginx, wrk = require_tools()
-    if pinning():
+    nginx, wrk_binary = require_tools()
+    if PINNING:
         os.sched_setaffinity(0, {CLIENT_CPU})  # Redis and the origin inherit it
     os.environ.update(
         STRM_PROXY_MODE="proxy",
@@ -422,42 +525,54 @@ def main() -> None:
     atexit.register(shutil.rmtree, state, True)
     state.chmod(0o755)  # nginx workers run as nobody when we are root
     files = state / "files"
-    files.mkdir(mode=0o755)
+    files.mkdir()
     files.chmod(0o755)
     make_files(files)
 
-    origin = start_nginx(nginx, state, "origin", _ORIGIN_SERVER, files=files)
+    origin, origin_pid = start_nginx(nginx, state, "origin", _ORIGIN_SERVER, files=files)
     with children_on_cpu(CONTENDER_CPU):
-        nginx_port = start_nginx(
+        nginx_port, nginx_pid = start_nginx(
             nginx, state, "proxy", _PROXY_SERVER, origin=origin, buffer=NGINX_PROXY_BUFFER
         )
         web_port = start_web(root, workers=args.workers)
     entry, token_path = anibridge_paths(origin)
-    direct = Contender("origin direct (client ceiling)", origin, "/big.bin", "/segment.bin")
-    reference = Contender("nginx proxy_pass", nginx_port, "/big.bin", "/segment.bin")
-    ours = Contender(f"anibridge ({args.workers} workers)", web_port, entry, token_path)
-
-    placement = (
-        f"contenders on cpu{CONTENDER_CPU}; origin, Redis and clients on cpu{CLIENT_CPU}"
-        if pinning() or os.sched_getaffinity(0) == {CLIENT_CPU}
-        else "no CPU pinning (fewer than 2 CPUs)"
+    direct = Contender("origin direct (ceiling)", origin, "/big.bin", "/segment.bin", origin_pid)
+    reference = Contender("nginx proxy_pass", nginx_port, "/big.bin", "/segment.bin", nginx_pid)
+    ours = Contender(
+        f"anibridge ({args.workers} workers)", web_port, entry, token_path, gunicorn_master()
     )
+    wrk = Wrk(wrk_binary, state)
+
     print("STRM proxy vs nginx proxy_pass (proxy_buffering off), same static nginx origin")
     print(
         f"  AniBridge: gunicorn+gevent, {args.workers} workers, entry URL /strm/stream?...&sig "
         "(progressive file, Range passed through)"
     )
     print(f"  nginx: 1 worker, keep-alive upstream, proxy_buffer_size {NGINX_PROXY_BUFFER}")
-    print(f"  {placement}")
+    if PINNING:
+        print(f"  contenders on cpu{CONTENDER_CPU}; origin, Redis and clients on cpu{CLIENT_CPU}")
+    else:
+        print("  no CPU pinning (fewer than 2 CPUs)")
+    print("  cpu = the contender's own CPU time; elsewhere = CPUs other programs kept busy")
 
-    print(f"single stream, 256 MiB with Range: bytes=0- (median of {args.streams})")
+    print(f"single stream, 256 MiB with Range: bytes=0- (median of {args.streams} after a warm-up)")
     rates = {}
+    busy: list[float] = []  # CPUs other programs kept busy, per contender measured
     for contender in (direct, reference, ours):
+        # Not counted: a worker's first big download also grows its heap and its pools.
+        warm_up = single_stream(contender.port, contender.big_path)
+        before = CpuSnapshot.take(contender.master)
         runs = [single_stream(contender.port, contender.big_path) for _ in range(args.streams)]
+        after = CpuSnapshot.take(contender.master)
         rates[contender.name] = statistics.median(runs)
+        if contender is not direct:
+            busy.append(before.elsewhere(after))
+        gib = args.streams * BIG_BYTES / (1024 * MIB)
         print(
-            f"  {contender.name:<30} {rates[contender.name]:8.1f} MiB/s  "
-            f"(runs: {', '.join(f'{r:.0f}' for r in runs)})"
+            f"  {contender.name:<28} {rates[contender.name]:7.1f} MiB/s"
+            f"  cpu {before.contender_seconds(after) / gib:5.2f} s/GiB"
+            f"  (warm-up {warm_up:.0f}, runs: {', '.join(f'{r:.0f}' for r in runs)}; "
+            f"elsewhere {before.elsewhere(after):.1f} cpu)"
         )
     stream_ok = print_ratio(
         "single stream", rates[ours.name] / rates[reference.name], TARGET_STREAM_RATIO
@@ -465,20 +580,19 @@ def main() -> None:
 
     results: dict[tuple[str, int], LoadResult] = {}
     samples: list[tuple[float, int]] = []
-    idle_rss = rss_bytes(gunicorn_workers())
+    idle_rss = rss_bytes(children(ours.master))
     for connections in (8, 32):
         print(f"2 MiB Range requests over the 256 MiB file, {connections} connections, wrk")
         for contender in (direct, reference, ours):
             if contender is direct and connections == 8:
                 continue
-            run_wrk(wrk, state, contender.port, contender.big_path, connections, 1, True)
             if contender is ours and connections == 32:
-                result, samples = load_with_memory(wrk, state, ours, connections, args.seconds)
+                result, samples = wrk.run_sampling_rss(ours, connections, args.seconds)
             else:
-                result = run_wrk(
-                    wrk, state, contender.port, contender.big_path, connections, args.seconds, True
-                )
+                result = wrk.run(contender, contender.big_path, connections, args.seconds, True)
             results[contender.name, connections] = result
+            if contender is not direct:
+                busy.append(result.elsewhere)
             print_load(contender.name, result)
     segment_ok = True
     for connections in (8, 32):
@@ -488,24 +602,24 @@ def main() -> None:
     print("2 MiB HLS segment via /strm/proxy/<token>/segment.ts, 32 connections (information)")
     token_results = {}
     for contender in (reference, ours):
-        run_wrk(wrk, state, contender.port, contender.segment_path, 32, 1, False)
-        token_results[contender.name] = run_wrk(
-            wrk, state, contender.port, contender.segment_path, 32, args.seconds, False
+        token_results[contender.name] = wrk.run(
+            contender, contender.segment_path, 32, args.seconds, False
         )
         print_load(contender.name, token_results[contender.name])
-    print(
-        f"  token path: {token_results[ours.name].rate / token_results[reference.name].rate:.2f}x"
-        " nginx"
-    )
+        busy.append(token_results[contender.name].elsewhere)
+    ratio = token_results[ours.name].rate / token_results[reference.name].rate
+    print(f"  token path: {ratio:.2f}x nginx")
 
     print(f"1 KiB Range, time to response head, one keep-alive client, n={args.probes}")
     ttfb = {}
     for contender in (reference, ours):
+        before = CpuSnapshot.take(contender.master)
         times = first_byte_ms(contender.port, contender.big_path, files / "big.bin", args.probes)
+        busy.append(before.elsewhere(CpuSnapshot.take(contender.master)))
         ttfb[contender.name] = percentile(times, 50)
         print(
-            f"  {contender.name:<30} p50 {percentile(times, 50):7.2f} ms  "
-            f"p99 {percentile(times, 99):7.2f} ms"
+            f"  {contender.name:<28} p50 {percentile(times, 50):7.2f} ms"
+            f"  p99 {percentile(times, 99):7.2f} ms  (elsewhere {busy[-1]:.1f} cpu)"
         )
     extra = ttfb[ours.name] - ttfb[reference.name]
     ttfb_ok = extra <= TARGET_TTFB_EXTRA_MS
@@ -520,22 +634,37 @@ def main() -> None:
     growth = late[1] - early[1]
     memory_ok = growth <= MEMORY_GROWTH_LIMIT
     print(
-        f"anibridge RSS, sum over {len(gunicorn_workers())} gunicorn workers, "
-        "during the 32-connection run"
+        f"anibridge RSS, sum over {len(children(ours.master))} gunicorn workers, "
+        "during the 32-connection 2 MiB run"
     )
-    print(f"  after warm-up, idle            {idle_rss / MIB:8.1f} MiB")
-    print(f"  early (t={early[0]:4.1f} s)              {early[1] / MIB:8.1f} MiB")
+    print(f"  idle, after the single streams {idle_rss / MIB:8.1f} MiB")
+    print(f"  early (t={early[0]:4.1f} s)             {early[1] / MIB:8.1f} MiB")
     print(
-        f"  late  (t={late[0]:4.1f} s)              {late[1] / MIB:8.1f} MiB  "
-        f"(~{served.rate * (late[0] - early[0]):.0f} segments served in between)"
+        f"  late  (t={late[0]:4.1f} s)             {late[1] / MIB:8.1f} MiB"
+        f"  (~{served.rate * (late[0] - early[0]):.0f} segments served in between)"
     )
-    print(f"  peak                           {max(rss for _, rss in samples) / MIB:8.1f} MiB")
+    print(f"  peak                          {max(rss for _, rss in samples) / MIB:8.1f} MiB")
     print(
         f"  growth early->late {growth / MIB:+.1f} MiB -> {verdict(memory_ok)} target "
         f"< {MEMORY_GROWTH_LIMIT / MIB:.0f} MiB (one read buffer per stream)"
     )
 
+    failures = [
+        (name, result.errors)
+        for name, result in [*((n, r) for (n, _), r in results.items()), *token_results.items()]
+        if result.errors
+    ]
     print("summary")
+    for name, errors in failures:
+        print(f"  FAILED REQUESTS {name}: {errors}")
+    if any(name == ours.name for name, _ in failures):
+        print_proxy_log(root / "web.log")
+    print(f"  other programs kept up to {max(busy):.1f} of {os.cpu_count()} CPUs busy meanwhile")
+    if max(busy) > INTERFERENCE_LIMIT:
+        print(
+            "  -> DISTURBED: they competed with the contenders on cpu0, AniBridge (the one "
+            "using more CPU) most; rerun on a quiet machine before trusting the ratios"
+        )
     for name, met in (
         (">= 0.8x nginx req/s on 2 MiB segments (c=8 and c=32)", segment_ok),
         (">= 0.5x nginx single-stream throughput", stream_ok),

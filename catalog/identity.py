@@ -14,7 +14,8 @@ LANGUAGES: tuple[str, ...] = ("German Dub", "German Sub", "English Sub", "Englis
 MAX_SEASON = 999
 MAX_EPISODE = 9999
 MAX_SLUG_LENGTH = 200
-MAX_PROVIDER_LENGTH = 64
+# The provider columns (Job, ClientTask, StrmUrlMapping, EpisodeAvailability) hold 32.
+MAX_PROVIDER_LENGTH = 32
 
 _SITE_ALIASES: dict[str, str] = {
     "aniworld.to": "aniworld.to",

@@ -35,6 +35,9 @@ from catalog.identity import (
 Mode = Literal["download", "strm"]
 
 MAX_VALUE_BYTES = 2048
+# dn becomes a file name (plus an extension; at most 255 bytes on common filesystems)
+# and a 255-character column; catalog.naming builds names of at most 240 characters.
+MAX_NAME_BYTES = 240
 MAX_MAGNET_CHARS = 16 * 1024
 MAX_FIELDS = 64
 PREFIXES: tuple[str, ...] = ("aw", "sto")
@@ -42,6 +45,9 @@ PREFIXES: tuple[str, ...] = ("aw", "sto")
 _SCHEME = "magnet:?"
 _BTIH = "urn:btih:"
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
+# Unpadded: 32 base32 characters are exactly 160 bits. b32decode would also take
+# '=' padding and hand back fewer than 20 bytes, i.e. a hash Sonarr never polls for.
+_BASE32_32 = re.compile(r"[A-Za-z2-7]{32}")
 _DIGITS = re.compile(r"[0-9]+")
 _DEFAULT_SITE = {"aw": "aniworld.to", "sto": "s.to"}
 
@@ -115,6 +121,8 @@ def btih_to_hex(value: str) -> str:
             raise MagnetError(f"btih {value!r} is not valid hex")
         return value.lower()
     if len(value) == 32:
+        if not _BASE32_32.fullmatch(value):
+            raise MagnetError(f"btih {value!r} is not valid base32")
         try:
             return base64.b32decode(value, casefold=True).hex()
         except ValueError as error:
@@ -270,7 +278,5 @@ def _check_name(name: str) -> None:
     if "/" in name or "\\" in name or ".." in name:
         raise MagnetError(f"dn (release name) {name[:80]!r} contains a path separator or '..'")
     size = len(name.encode("utf-8", "surrogatepass"))
-    if size > MAX_VALUE_BYTES:
-        raise MagnetError(
-            f"dn (release name) is too long ({size} bytes, at most {MAX_VALUE_BYTES})"
-        )
+    if size > MAX_NAME_BYTES:
+        raise MagnetError(f"dn (release name) is too long ({size} bytes, at most {MAX_NAME_BYTES})")

@@ -6,6 +6,13 @@ only restores unacked messages after the visibility timeout. So every running jo
 holds a lease in its row: the worker renews it, and an expired lease, or one held by
 a dead process on this host, makes the job claimable again. Duplicate deliveries are
 harmless: only one worker can claim a job.
+
+A queued job's message lives in Redis, and Redis can lose it: a restart without
+persistence, or a broker that was down when the job was committed. Every sent job
+leaves a marker key next to its message in the same Redis, so a marker that is gone
+means the message may be gone too; `resend_unsent` sends such jobs again (a worker
+does it whenever it reconnects to the broker, beat every 30 s). Again, a duplicate
+costs nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
+from anibridge_site.redis_client import get_redis
 from downloads.models import Job
 
 log = logging.getLogger(__name__)
@@ -29,6 +39,11 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 60
 MAX_ATTEMPTS = 3
 QUEUE_FOR_KIND: dict[str, str] = {Job.Kind.DOWNLOAD: "downloads", Job.Kind.STRM: "default"}
+# Longer than a job normally waits in its queue; a waiting slotted job renews it at
+# every slot retry, and one that outlives it anyway only gets a harmless duplicate.
+SENT_MARKER_SECONDS = 24 * 3600
+# A job committed this recently may still be on its way to the broker (on_commit).
+RESEND_GRACE_SECONDS = 2
 
 
 def owner_id() -> str:
@@ -60,18 +75,74 @@ def _is_zombie(pid: int) -> bool:
 
 
 def enqueue(job: Job) -> None:
-    """Send the job to its queue once the surrounding transaction commits."""
-    from downloads.tasks import run_job
+    """Send the job to its queue once the surrounding transaction commits.
 
+    When the broker is unreachable the job stays queued in the database and is sent
+    by `resend_unsent` later: the caller (a qB API request, say) still succeeds.
+    """
     queue = QUEUE_FOR_KIND.get(job.kind, "default")
     job_id = str(job.pk)
+    transaction.on_commit(lambda: _send(job_id, queue))
 
-    def send() -> None:
+
+def _send(job_id: str, queue: str) -> bool:
+    from downloads.tasks import run_job
+
+    try:
         result = run_job.apply_async(args=(job_id,), queue=queue)
-        Job.objects.filter(pk=job_id).update(celery_task_id=result.id)
-        log.info("job %s queued on %s as task %s", job_id, queue, result.id)
+    except OperationalError as exc:
+        log.warning(
+            "job %s not sent to queue %s, the broker is unreachable (%s); "
+            "it is sent once the broker is back",
+            job_id,
+            queue,
+            exc,
+        )
+        return False
+    mark_sent(job_id)
+    Job.objects.filter(pk=job_id).update(celery_task_id=result.id)
+    log.info("job %s queued on %s as task %s", job_id, queue, result.id)
+    return True
 
-    transaction.on_commit(send)
+
+def _sent_key(job_id: str) -> str:
+    return f"anibridge:job-sent:{job_id}"
+
+
+def mark_sent(job_id: str) -> None:
+    """Note that the broker holds a message for the job (see the module docstring)."""
+    try:
+        get_redis().set(_sent_key(job_id), "1", ex=SENT_MARKER_SECONDS)
+    except RedisError as exc:  # at worst resend_unsent sends a duplicate
+        log.warning("job %s: cannot mark it as sent in Redis: %s", job_id, exc)
+
+
+def resend_unsent(grace_seconds: float = RESEND_GRACE_SECONDS) -> int:
+    """Send again every queued job whose message the broker may have lost; the count."""
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    queued = [
+        (str(pk), kind)
+        for pk, kind in Job.objects.filter(
+            status=Job.Status.QUEUED, updated_at__lt=cutoff
+        ).values_list("pk", "kind")
+    ]
+    if not queued:
+        return 0
+    client = get_redis()
+    markers = client.mget([_sent_key(pk) for pk, _ in queued])
+    count = 0
+    for (job_id, kind), marker in zip(queued, markers, strict=True):
+        # NX: when Redis comes back every worker reconnects at once; one of them resends.
+        if marker is not None or not client.set(
+            _sent_key(job_id), "1", nx=True, ex=SENT_MARKER_SECONDS
+        ):
+            continue
+        if _send(job_id, QUEUE_FOR_KIND.get(kind, "default")):
+            log.warning("job %s sent again: the broker had lost or never got its message", job_id)
+            count += 1
+        else:
+            client.delete(_sent_key(job_id))
+    return count
 
 
 class Busy(Exception):

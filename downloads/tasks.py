@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from downloads import ledger, slots
 from downloads.models import Job
@@ -69,7 +70,12 @@ class JobContext:
         if not ledger.renew(self.job_id, **fields):
             self.interrupted.set()
         if self.holds_slot:
-            slots.renew(self.job_id)
+            try:
+                slots.renew(self.job_id)
+            except RedisError as exc:
+                # The slot outlives a Redis outage of SLOT_SECONDS; failing the
+                # download over a bookkeeping write would be far worse.
+                log.warning("job %s: download slot not renewed, Redis: %s", self.job_id, exc)
 
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
@@ -125,21 +131,39 @@ def _one_line(exc: BaseException) -> str:
 def run_job(self: Task, job_id: str) -> str:
     kind = Job.objects.filter(pk=job_id).values_list("kind", flat=True).first()
     needs_slot = kind in SLOTTED_KINDS
-    if needs_slot and not slots.acquire(job_id, settings.CONFIG.max_concurrency):
+    if needs_slot and not _acquire_slot(job_id):
         # MAX_CONCURRENCY downloads run elsewhere; stay queued and look again soon.
+        ledger.mark_sent(job_id)  # the retry below is its message now
         raise self.retry(countdown=SLOT_RETRY_SECONDS)
-    try:
-        return _run_claimed(self, job_id, needs_slot)
-    finally:
-        if needs_slot:
-            slots.release(job_id)
-
-
-def _run_claimed(task: Task, job_id: str, holds_slot: bool) -> str:
     try:
         job = ledger.claim(job_id)
     except ledger.Busy as busy:
-        raise task.retry(countdown=busy.retry_after) from None
+        # A duplicate delivery of a job running elsewhere: the slot, keyed by the job
+        # id, belongs to that run and must not be released by this one.
+        raise self.retry(countdown=busy.retry_after) from None
+    try:
+        return _run_claimed(job, job_id, needs_slot)
+    finally:
+        if needs_slot:
+            _release_slot(job_id)
+
+
+def _acquire_slot(job_id: str) -> bool:
+    try:
+        return slots.acquire(job_id, settings.CONFIG.max_concurrency)
+    except RedisError as exc:  # cannot count running downloads: wait, like a full house
+        log.warning("job %s: cannot take a download slot, Redis: %s", job_id, exc)
+        return False
+
+
+def _release_slot(job_id: str) -> None:
+    try:
+        slots.release(job_id)
+    except RedisError as exc:  # it expires by itself after slots.SLOT_SECONDS
+        log.warning("job %s: download slot not released, Redis: %s", job_id, exc)
+
+
+def _run_claimed(job: Job | None, job_id: str, holds_slot: bool) -> str:
     if job is None:
         return "skipped"
     handler = HANDLERS.get(job.kind)
@@ -181,4 +205,4 @@ def _run_claimed(task: Task, job_id: str, holds_slot: bool) -> str:
 
 @shared_task(name="downloads.tasks.recover_lost_jobs", ignore_result=True)
 def recover_lost_jobs() -> int:
-    return ledger.recover_expired()
+    return ledger.recover_expired() + ledger.resend_unsent()

@@ -26,6 +26,10 @@ def auth_required() -> bool:
     return bool(settings.CONFIG.qbit_username)
 
 
+def is_configured_user(username: str) -> bool:
+    return hmac.compare_digest(username.encode(), settings.CONFIG.qbit_username.encode())
+
+
 def credentials_match(username: str, password: str) -> bool:
     cfg = settings.CONFIG
     user_ok = hmac.compare_digest(username.encode(), cfg.qbit_username.encode())

@@ -58,8 +58,10 @@ def legacy_download(request: HttpRequest) -> JsonResponse:
         )
     except KeyError as exc:
         return _error(f"missing field {exc.args[0]!r}", 400)
-    except (ValueError, TypeError) as exc:
-        return _error(str(exc), 400)
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # OverflowError: int(Infinity), which json.loads accepts; RecursionError: a body
+        # nested deeper than the parser goes.
+        return _error(str(exc) or type(exc).__name__, 400)
     with transaction.atomic():
         job = Job.objects.create(
             kind=Job.Kind.DOWNLOAD,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParserError
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
@@ -21,7 +22,13 @@ class QbParams:
         try:
             body = request.POST if request.method == "POST" else {}
             self.files = request.FILES if request.method == "POST" else {}
-        except (RequestDataTooBig, TooManyFieldsSent) as exc:
+        except (
+            RequestDataTooBig,
+            TooManyFieldsSent,
+            TooManyFilesSent,
+            MultiPartParserError,
+        ) as exc:
+            # Django would answer these with its HTML 400 page; qB clients read one line.
             raise BadParams(f"request body refused: {exc}") from None
         self._values: dict[str, str] = {k: str(v) for k, v in request.GET.items()}
         self._values.update({k: str(v) for k, v in body.items()})

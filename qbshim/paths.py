@@ -6,9 +6,12 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
+# The save_path columns (Category, ClientTask, Job) hold this many characters.
+MAX_SAVE_PATH = 1024
+
 
 class PathRefused(ValueError):
-    """A save path outside the download directory."""
+    """A save path outside the download directory (or one no column can hold)."""
 
 
 def download_root() -> Path:
@@ -46,6 +49,8 @@ def internal_save_path(requested: str) -> Path:
     if not path.is_relative_to(root):
         shown = settings.CONFIG.qbit_public_save_path or str(root)
         raise PathRefused(f"save path {requested!r} is outside the download directory {shown}")
+    if len(str(path)) > MAX_SAVE_PATH:
+        raise PathRefused(f"save path is longer than {MAX_SAVE_PATH} characters")
     return path
 
 

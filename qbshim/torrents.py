@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,28 @@ class AddRefused(ValueError):
     """torrents/add cannot take this request; the message says why."""
 
 
+MAX_CATEGORY_LENGTH = 100  # Category.name
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_category_name(name: str) -> str:
+    """`name` if qB would take it as a category; ValueError otherwise.
+
+    Like qB: no backslash, no leading slash, no '..' component ('/' nests categories).
+    No control characters either: removeCategories splits its list on newlines.
+    """
+    if (
+        not name
+        or len(name) > MAX_CATEGORY_LENGTH
+        or "\\" in name
+        or name.startswith("/")
+        or ".." in name.split("/")
+        or _CONTROL.search(name)
+    ):
+        raise ValueError(f"invalid category name {name[:MAX_CATEGORY_LENGTH]!r}")
+    return name
+
+
 def tasks(hashes: list[str] | None) -> QuerySet[ClientTask]:
     qs = ClientTask.objects.select_related("job")
     return qs if hashes is None else qs.filter(hash__in=hashes)
@@ -59,6 +82,12 @@ def add_magnets(
         raise AddRefused("no magnet link in 'urls'")
     if len(lines) > MAX_MAGNETS_PER_CALL:
         raise AddRefused(f"at most {MAX_MAGNETS_PER_CALL} magnets per call")
+    if category:
+        # A category named here is created like createCategory would: same rules.
+        try:
+            check_category_name(category)
+        except ValueError as exc:
+            raise AddRefused(str(exc)) from None
     try:
         parsed = [parse_magnet(line) for line in lines]
     except MagnetError as exc:

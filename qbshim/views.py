@@ -18,7 +18,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from qbshim import sync, torrents
-from qbshim.auth import SID_COOKIE, SID_MAX_AGE, auth_required, credentials_match, new_sid, qb_auth
+from qbshim.auth import (
+    SID_COOKIE,
+    SID_MAX_AGE,
+    auth_required,
+    credentials_match,
+    is_configured_user,
+    new_sid,
+    qb_auth,
+)
 from qbshim.models import Category, ClientTask
 from qbshim.params import BadParams, QbParams
 from qbshim.paths import PathRefused, internal_save_path, public
@@ -67,9 +75,17 @@ post_only = endpoint(("POST",))
 @csrf_exempt
 @require_POST
 def login(request: HttpRequest) -> HttpResponse:
-    params = QbParams(request)
-    if auth_required() and not credentials_match(params.text("username"), params.text("password")):
-        log.warning("qB API login failed for user %r", params.text("username"))
+    try:
+        params = QbParams(request)
+    except BadParams as exc:  # login is not an endpoint(): it answers before auth
+        log.info("qB API login refused: %s", exc)
+        return _text(str(exc), status=400)
+    username = params.text("username")
+    if auth_required() and not credentials_match(username, params.text("password")):
+        # A name that is not the configured user may be a password typed into the
+        # wrong field: it is not repeated in the log.
+        who = repr(username) if is_configured_user(username) else "an unknown user"
+        log.warning("qB API login failed for %s", who)
         return _text("Fails.")
     response = _text("Ok.")
     sid = new_sid() if auth_required() else "anibridge"
@@ -372,14 +388,10 @@ def categories(request: HttpRequest, params: QbParams) -> HttpResponse:
 
 def _category_fields(params: QbParams) -> tuple[str, str]:
     name = params.text("category").strip()
-    if (
-        not name
-        or len(name) > 100
-        or "\\" in name
-        or name.startswith("/")
-        or ".." in name.split("/")
-    ):
-        raise BadParams(f"invalid category name {name[:100]!r}")
+    try:
+        torrents.check_category_name(name)
+    except ValueError as exc:
+        raise BadParams(str(exc)) from None
     save_path = params.text("savePath").strip()
     internal = str(internal_save_path(save_path)) if save_path else ""
     return name, internal

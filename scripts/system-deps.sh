@@ -2,11 +2,21 @@
 # Install the system programs AniBridge needs when they are missing and we may:
 # ffmpeg/ffprobe (yt-dlp merges and probes with them) and redis-server (started
 # locally by `make run` and the tests when REDIS_URL does not answer).
+# `--bench` also wants nginx and wrk: bench/bench_strm_proxy.py runs it when they
+# are missing (it measures the STRM proxy against nginx, with wrk as the client).
 set -euo pipefail
+
+bench=0
+[ "${1:-}" = "--bench" ] && bench=1
 
 missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ "$bench" -eq 1 ]; then
+  # nginx lives in /usr/sbin, which a user's PATH may lack.
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
@@ -21,6 +31,9 @@ fi
 echo "missing system programs: ${missing[*]}" >&2
 echo "install them with your package manager, e.g. 'sudo apt-get install ${missing[*]}'" >&2
 echo "(or on macOS: 'brew install ${missing[*]/redis-server/redis}')" >&2
-# Redis is optional when REDIS_URL points at a running server; ffmpeg is not.
-for m in "${missing[@]}"; do [ "$m" = ffmpeg ] && exit 1; done
+# Redis is optional when REDIS_URL points at a running server; ffmpeg is not, nor
+# nginx and wrk for the benchmark that asked for them.
+for m in "${missing[@]}"; do
+  case "$m" in ffmpeg | nginx | wrk) exit 1 ;; esac
+done
 exit 0

@@ -42,6 +42,9 @@ REFRESH_STATUSES = frozenset({403, 404, 410, 429, 451})
 PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 # Far above any real VOD playlist, far below what would hurt a worker's memory.
 MAX_PLAYLIST_BYTES = 8 * 1024 * 1024
+# Real trees are master -> media (-> rendition report); deeper means a loop or a trap,
+# and every level makes each token longer and each re-find walk longer.
+MAX_PLAYLIST_DEPTH = 8
 # Segments whose size is measured for a synthetic master's BANDWIDTH.
 SIZE_SAMPLES = 3
 BANDWIDTH_CACHE_SECONDS = 24 * 3600
@@ -272,6 +275,13 @@ def _read_playlist(answer: upstream.Upstream) -> str:
 
 
 def _rewrite(text: str, base_url: str, target: Target, resolution: Resolution) -> str:
+    if len(target.chain) >= MAX_PLAYLIST_DEPTH:
+        raise Failed(
+            502,
+            f"playlists from {_host(base_url)} nest deeper than {MAX_PLAYLIST_DEPTH} levels "
+            "(a loop?)",
+        )
+
     def wrap(ref: UriRef) -> str:
         token = ProxyToken(
             identity=target.identity,
@@ -295,8 +305,12 @@ def _single_variant_master(
     text: str, media_url: str, target: Target, resolution: Resolution
 ) -> str | None:
     """A master around a bare media playlist, so players see its bit rate (Jellyfin)."""
-    estimate = hls.estimate_bandwidth(text) or _measured_bandwidth(text, media_url, resolution)
-    if estimate is None:
+    try:
+        estimate = hls.estimate_bandwidth(text) or _measured_bandwidth(text, media_url, resolution)
+    except hls.PlaylistError as exc:  # the same error _rewrite would meet: refuse alike
+        raise Failed(502, f"unusable playlist from {_host(media_url)}: {exc}") from exc
+    # Zero-length byte ranges give a zero bit rate, which no BANDWIDTH may carry.
+    if estimate is None or min(estimate.peak, estimate.average) <= 0:
         log.warning("strm: no bit rate known for %s; serving the media playlist", target.identity)
         return None
     token = ProxyToken(target.identity, (), media_url, resolution.generation, playlist=True)
@@ -651,27 +665,35 @@ def _content_range(answer: upstream.Upstream) -> tuple[int, int, int | None] | N
 
 
 UNSATISFIABLE = (-1, -1)
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.IGNORECASE)
+# RFC 9110 14.1.2: the unit is case-insensitive, positions are ASCII digits, and there
+# is no whitespace inside a range; a header that is not exactly this is ignored.
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.IGNORECASE)
+# Beyond any size; int() refuses strings of more than 4300 digits.
+_BEYOND = 10**18
+
+
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) < 19 else _BEYOND
 
 
 def parse_range(value: str, size: int) -> tuple[int, int] | None:
     """(first, last) of a single byte range over `size` bytes, UNSATISFIABLE, or None
     when the header is not one range we understand (then the whole body is right)."""
-    match = _RANGE.fullmatch(value.strip().replace(" ", ""))
+    match = _RANGE.fullmatch(value.strip())
     if match is None:
         return None
     first_text, last_text = match.groups()
     if not first_text:
         if not last_text:
             return None
-        suffix = int(last_text)
+        suffix = _position(last_text)
         return UNSATISFIABLE if suffix == 0 or size == 0 else (max(0, size - suffix), size - 1)
-    first = int(first_text)
-    if last_text and int(last_text) < first:
+    first = _position(first_text)
+    if last_text and _position(last_text) < first:
         return None  # invalid: RFC 9110 says ignore the header
     if first >= size:
         return UNSATISFIABLE
-    return first, size - 1 if not last_text else min(int(last_text), size - 1)
+    return first, size - 1 if not last_text else min(_position(last_text), size - 1)
 
 
 def _looks_like_html(head: bytes) -> bool:

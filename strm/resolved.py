@@ -10,6 +10,8 @@ seconds so the waiters fail fast instead of each trying the hosters again.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.db.models import F
 from django.utils import timezone
+from redis.lock import Lock
 
 from anibridge_site.redis_client import get_redis
 from catalog.identity import EpisodeIdentity
@@ -34,6 +37,10 @@ log = logging.getLogger(__name__)
 # A resolve walks the site and up to all hosters (each with timeouts and retries).
 LOCK_TIMEOUT = 180.0
 WAIT_TIMEOUT = 150.0
+# The lock lives this long unless its holder renews it (every third of it) while it
+# resolves, up to LOCK_TIMEOUT: a holder killed mid-resolve (worker or web process)
+# blocks the identity for seconds, not minutes.
+LOCK_LEASE_SECONDS = 9.0
 FAILURE_MEMORY_SECONDS = 15
 
 
@@ -208,8 +215,13 @@ def _store(identity: EpisodeIdentity, fresh: Resolution) -> None:
 
 @contextmanager
 def _resolve_lock(identity: EpisodeIdentity) -> Iterator[None]:
+    # Not thread-local: the renewing thread must see the holder's token.
     lock = get_redis().lock(
-        cache.lock_key(identity), timeout=LOCK_TIMEOUT, blocking_timeout=WAIT_TIMEOUT, sleep=0.05
+        cache.lock_key(identity),
+        timeout=LOCK_LEASE_SECONDS,
+        blocking_timeout=WAIT_TIMEOUT,
+        sleep=0.05,
+        thread_local=False,
     )
     try:
         acquired = lock.acquire()
@@ -220,13 +232,30 @@ def _resolve_lock(identity: EpisodeIdentity) -> Iterator[None]:
         return
     if not acquired:
         raise ResolveError(f"{identity}: another request is still resolving it; try again")
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew_lock, args=(lock, stop, identity), name="resolve-lock", daemon=True
+    )
+    renewer.start()
     try:
         yield
     finally:
+        stop.set()
+        renewer.join(timeout=5)
         try:
             lock.release()
         except redis.RedisError as exc:  # expired meanwhile: the next holder is fine
             log.warning("strm: releasing the resolve lock for %s failed: %s", identity, exc)
+
+
+def _renew_lock(lock: Lock, stop: threading.Event, identity: EpisodeIdentity) -> None:
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    while not stop.wait(LOCK_LEASE_SECONDS / 3) and time.monotonic() < deadline:
+        try:
+            lock.reacquire()
+        except redis.RedisError as exc:  # LockError included: lost it, others may resolve
+            log.warning("strm: resolve lock for %s not renewed: %s", identity, exc)
+            return
 
 
 def _raise_recent_failure(identity: EpisodeIdentity) -> None:

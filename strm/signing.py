@@ -15,6 +15,7 @@ per purpose, so an identity signature can never pass as a token signature.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -130,9 +131,10 @@ def encode_token(token: ProxyToken) -> str:
     the locator chain from the current resolution. Raises TokenTooLarge when even
     that does not fit.
     """
-    text = _seal(_payload(token, with_url=True))
-    if len(text) <= MAX_TOKEN_CHARS:
-        return text
+    with contextlib.suppress(TokenTooLarge):  # a URL alone may be too long to carry
+        text = _seal(_payload(token, with_url=True))
+        if len(text) <= MAX_TOKEN_CHARS:
+            return text
     text = _seal(_payload(token, with_url=False))
     if len(text) <= MAX_TOKEN_CHARS:
         return text
@@ -177,6 +179,9 @@ def _payload(token: ProxyToken, *, with_url: bool) -> dict[str, object]:
 
 def _seal(payload: dict[str, object]) -> str:
     packed = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(packed) > _MAX_INFLATED:
+        # decode_token refuses it; better no URI than one that answers 403.
+        raise TokenTooLarge(f"proxy token of {len(packed)} bytes before compression")
     # Raw deflate: no zlib header/trailer, every byte counts against MAX_TOKEN_CHARS.
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     body = _b64(compressor.compress(packed) + compressor.flush())

@@ -40,6 +40,10 @@ _METADATA = frozenset(
     }
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Special-purpose networks that Python before 3.12.4 counts as global: IETF protocol
+# assignments (192.0.0.8 and most of the /24 are not globally reachable; the two
+# anycast services in it are no CDN) and the deprecated IPv6 site-local range.
+_NOT_GLOBAL = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("fec0::/10"))
 
 
 class BlockedTarget(Exception):
@@ -97,6 +101,7 @@ def is_public_address(address: IPAddress) -> bool:
             or candidate.is_private
             or candidate.is_unspecified
             or candidate in _METADATA
+            or any(candidate in network for network in _NOT_GLOBAL)
         ):
             return False
     return True

@@ -8,8 +8,9 @@ from anibridge_site.redis_client import get_redis
 from qbshim.table import TABLE
 
 # The network guard fails any test that tries to leave loopback; the fake web gives
-# tests the sites, hosters, CDN and SkyHook on loopback.
-pytest_plugins = ["tests.netguard", "tests.fakeweb.fixtures"]
+# tests the sites, hosters, CDN and SkyHook on loopback; the resilience recorder prints
+# its table at the end (registered here so the xdist controller loads it too).
+pytest_plugins = ["tests.netguard", "tests.fakeweb.fixtures", "tests.resilience.record"]
 
 
 @pytest.fixture(autouse=True)

@@ -87,7 +87,18 @@ class Proc:
         self._log.close()
 
 
-def node_is_up(node: str) -> bool:
+def node_is_up(node: str, redis_url: str | None = None) -> bool:
+    """Whether worker `node` announced itself (in this process's Redis, or `redis_url`'s)."""
+    if redis_url is not None:
+        import redis
+
+        from anibridge_site.workers import PRESENCE_PREFIX
+
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
+        try:
+            return any(client.scan_iter(match=f"{PRESENCE_PREFIX}{node}@*", count=100))
+        finally:
+            client.close()
     from anibridge_site.workers import live_workers
 
     return any(name.startswith(node + "@") for name in live_workers())
@@ -101,7 +112,10 @@ def celery_worker(
     name: str = "test",
     env: dict[str, str] | None = None,
 ) -> Iterator[Proc]:
+    """A worker started with `env` added to this process's; waits until it announced itself
+    (in the Redis that env's REDIS_URL names, when it names one)."""
     node = f"{name}-{uuid.uuid4().hex[:8]}"
+    redis_url = (env or {}).get("REDIS_URL")
     args = [
         sys.executable,
         "-m",
@@ -128,7 +142,11 @@ def celery_worker(
         args, process_env(**(env or {})), tmp_path / f"worker-{name}-{time.monotonic_ns()}.log"
     )
     try:
-        wait_until(lambda: node_is_up(node) or proc.popen.poll() is not None, 60, f"worker {node}")
+        wait_until(
+            lambda: node_is_up(node, redis_url) or proc.popen.poll() is not None,
+            60,
+            f"worker {node}",
+        )
         if proc.popen.poll() is not None:
             raise AssertionError("celery worker exited at start:\n" + proc.output()[-3000:])
         yield proc

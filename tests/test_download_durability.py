@@ -20,6 +20,7 @@ from downloads.models import Job
 from qbshim.models import ClientTask
 from tests.fakeweb import FakeWeb
 from tests.processes import celery_worker, wait_until
+from tests.resilience.record import record
 from tests.test_download_job import _ffprobe
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -73,6 +74,12 @@ def test_killed_worker_process_resumes_the_download(tmp_path: Path, fakeweb: Fak
         if "mp4/video.mp4" in r.path
     ]
     assert any(r.startswith("bytes=") and not r.startswith("bytes=0-") for r in ranges), ranges
+    record(
+        "worker SIGKILL: download",
+        1,
+        "pool process killed a quarter into a download: redelivered, the partial file "
+        "continued with a Range request, completed in attempt 2",
+    )
 
 
 def test_delete_during_download_cancels_it_and_removes_the_files(

@@ -173,3 +173,65 @@ def test_a_zombie_lease_holder_counts_as_dead() -> None:
         assert ledger.claim(str(job.pk)) is not None
     finally:
         proc.wait()
+
+
+def _queued_a_while_ago(**fields) -> Job:
+    job = _job(**fields)
+    Job.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(seconds=30))
+    return job
+
+
+def test_resend_sends_queued_jobs_whose_message_the_broker_lost() -> None:
+    from anibridge_site.redis_client import get_redis
+
+    lost = _queued_a_while_ago(kind=Job.Kind.DOWNLOAD)
+    assert ledger.resend_unsent() == 1
+    assert get_redis().llen("downloads") == 1
+    assert Job.objects.get(pk=lost.pk).celery_task_id
+    # Its marker is back: a second sweep (another worker reconnecting) sends nothing.
+    assert ledger.resend_unsent() == 0
+    assert get_redis().llen("downloads") == 1
+
+
+def test_resend_leaves_sent_fresh_and_running_jobs_alone(
+    django_capture_on_commit_callbacks,
+) -> None:
+    from anibridge_site.redis_client import get_redis
+
+    sent = _queued_a_while_ago(kind=Job.Kind.STRM)
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.enqueue(sent)
+    just_committed = _job()  # its on_commit send may still be under way
+    _queued_a_while_ago(status=Job.Status.DOWNLOADING)
+    _queued_a_while_ago(status=Job.Status.STOPPED)
+    assert ledger.resend_unsent() == 0
+    assert get_redis().llen("default") == 1  # the one enqueue, nothing more
+    assert Job.objects.get(pk=just_committed.pk).celery_task_id == ""
+
+
+def test_a_duplicate_delivery_keeps_the_download_slot_of_the_running_job() -> None:
+    from celery.exceptions import Retry
+
+    from downloads import slots
+    from downloads.tasks import run_job
+
+    job = _job(
+        kind=Job.Kind.DOWNLOAD,
+        status=Job.Status.DOWNLOADING,
+        attempts=1,
+        lease_owner=ledger.owner_id(),  # alive: this process
+        lease_expires_at=timezone.now() + timedelta(minutes=1),
+    )
+    assert slots.acquire(str(job.pk), 1)
+    with pytest.raises(Retry):
+        run_job(str(job.pk))
+    assert slots.holders() == [str(job.pk)]
+
+
+def test_the_periodic_recovery_task_also_sends_lost_jobs() -> None:
+    from anibridge_site.redis_client import get_redis
+    from downloads.tasks import recover_lost_jobs
+
+    _queued_a_while_ago(kind=Job.Kind.STRM)
+    assert recover_lost_jobs() == 1
+    assert get_redis().llen("default") == 1

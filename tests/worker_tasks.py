@@ -33,3 +33,14 @@ def sleep_steps(job: Job, ctx: JobContext) -> JobResult:
 @register("test-fail")
 def always_fails(job: Job, ctx: JobContext) -> JobResult:
     raise RuntimeError("the hoster said no\nsecond line is not shown")
+
+
+@register("test-chatty")
+def chatty(job: Job, ctx: JobContext) -> JobResult:
+    """Writes its progress at every step, past the usual rate limit: a database write storm."""
+    steps = int(job.options.get("steps", 10))
+    delay = float(job.options.get("delay", 0.01))
+    for i in range(steps):
+        time.sleep(delay)
+        ctx.report(force=True, progress=(i + 1) / steps, downloaded_bytes=(i + 1) * 1000)
+    return JobResult(message=f"reported {steps} times")

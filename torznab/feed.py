@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
@@ -113,5 +114,13 @@ def _item(item: Item) -> ET.Element:
     return el
 
 
+# Characters XML 1.0 cannot carry at all (not even escaped); ElementTree writes them
+# anyway and the document no longer parses.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def error(code: int, description: str) -> bytes:
-    return _xml(ET.Element("error", {"code": str(code), "description": description}))
+    """`<error code description/>`; the description may quote the client's parameters,
+    so characters XML cannot hold become U+FFFD."""
+    text = _NOT_XML.sub("\ufffd", description)
+    return _xml(ET.Element("error", {"code": str(code), "description": text}))

@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from catalog import lookup, numbering, skyhook, specials
 from catalog.identity import EpisodeIdentity
@@ -268,8 +270,14 @@ def availability_by_deadline(
     """Cached results at once; the rest probed by workers until the deadline."""
     found = _known(identities)
     missing = [i for i in identities if i not in found]
-    for identity in missing:
-        enqueue_probe(identity)
+    try:
+        for identity in missing:
+            enqueue_probe(identity)
+    except (RedisError, OperationalError) as exc:
+        # Probes are queued through Redis: without it nobody probes these, and waiting
+        # would only hold Sonarr until the deadline. Answer with what is cached.
+        log.warning("torznab: cannot queue probes, Redis is unreachable (%s)", exc)
+        return found
     deadline = time.monotonic() + deadline_seconds
     while missing and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)  # cooperative under the gevent workers

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import TooManyFieldsSent
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.http import require_GET
 
 from torznab import feed
@@ -26,30 +28,45 @@ def _error(exc: TorznabError) -> HttpResponse:
     return HttpResponse(feed.error(exc.code, exc.description), status=status, content_type=XML_TYPE)
 
 
-def _check_key(request: HttpRequest) -> None:
+def _params(request: HttpRequest) -> QueryDict:
+    try:
+        return request.GET
+    except TooManyFieldsSent:
+        # Django would answer with its HTML 400 page; a Torznab client reads <error>.
+        raise TorznabError(201, "Incorrect parameter: too many parameters") from None
+
+
+def _check_key(params: QueryDict) -> None:
     expected = settings.CONFIG.indexer_api_key
     if not expected:
         return
-    given = request.GET.get("apikey", "")
+    given = params.get("apikey", "")
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise TorznabError(100, "Invalid API Key")
+
+
+def _loggable(params: QueryDict) -> str:
+    """The parameters for a log line, without the API key."""
+    return urlencode([(k, v) for k, v in params.items() if k.lower() != "apikey"])[:300]
 
 
 @require_GET
 def api(request: HttpRequest) -> HttpResponse:
     cfg = settings.CONFIG
+    params: QueryDict = QueryDict()  # for the log lines when reading them fails
     try:
-        _check_key(request)
-        query = parse(request.GET)
+        params = _params(request)
+        _check_key(params)
+        query = parse(params)
         if query.function == "caps":
             body = feed.caps(cfg.indexer_name, cfg.torznab_cat_anime, cfg.torznab_cat_movie)
             return HttpResponse(body, content_type=XML_TYPE)
         items = run_search(query)
     except TorznabError as exc:
-        log.info("torznab %s: error %d %s", request.GET.get("t", ""), exc.code, exc.description)
+        log.info("torznab %s: error %d %s", params.get("t", "")[:40], exc.code, exc.description)
         return _error(exc)
     except Exception:
-        log.exception("torznab search failed for %s", request.GET.urlencode()[:300])
+        log.exception("torznab search failed for %s", _loggable(params))
         return _error(TorznabError(900, "Unknown error: the search failed, see AniBridge's log"))
     return HttpResponse(
         feed.rss(items, cfg.indexer_name, request.build_absolute_uri()), content_type=RSS_TYPE

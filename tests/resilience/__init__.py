@@ -1,0 +1,1 @@
+"""Resilience suite: bad input, security, faults and load (see tests/resilience/record.py)."""
