@@ -7,6 +7,8 @@ from datetime import timedelta
 from django.db import models
 from django.utils import timezone
 
+from catalog.identity import EpisodeIdentity
+
 SITE_CHOICES = [("aniworld.to", "AniWorld"), ("s.to", "s.to"), ("megakino", "Megakino")]
 LANGUAGE_CHOICES = [
     ("German Dub", "German Dub"),
@@ -30,6 +32,20 @@ class EpisodeFields(models.Model):
 
     class Meta:
         abstract = True
+
+    def identity(self) -> EpisodeIdentity:
+        """The row as an EpisodeIdentity (with its preferred hoster, where it has one).
+
+        Raises ValueError when the row holds something no identity accepts.
+        """
+        return EpisodeIdentity(
+            site=self.site,
+            slug=self.slug,
+            season=self.season,
+            episode=self.episode,
+            language=self.language,
+            provider=getattr(self, "provider", "") or None,
+        )
 
     @property
     def episode_label(self) -> str:

@@ -14,7 +14,6 @@ from typing import Any
 
 from django.conf import settings
 
-from catalog.identity import EpisodeIdentity
 from catalog.streams import NoHosterWorked, ResolvedStream
 from downloads.files import partial_dir
 from downloads.models import Job
@@ -29,21 +28,10 @@ class DownloadFailed(Exception):
     """yt-dlp could not fetch a resolved stream."""
 
 
-def identity_of(job: Job) -> EpisodeIdentity:
-    return EpisodeIdentity(
-        site=job.site,
-        slug=job.slug,
-        season=job.season,
-        episode=job.episode,
-        language=job.language,
-        provider=job.provider or None,
-    )
-
-
 def safe_name(job: Job) -> str:
     """The release name as a single path component."""
     name = (
-        (job.release_name or str(identity_of(job))).replace("/", " ").replace("\\", " ").strip(". ")
+        (job.release_name or str(job.identity())).replace("/", " ").replace("\\", " ").strip(". ")
     )
     return name[:200] or str(job.pk)
 
@@ -136,7 +124,7 @@ def move_into_place(source: Path, save_path: Path, name: str) -> Path:
 def download(job: Job, ctx: JobContext) -> JobResult:
     from catalog.resolve import resolve_stream  # the site packages load only in workers
 
-    identity = identity_of(job)
+    identity = job.identity()
     workdir = partial_dir(job.pk)
     stem = safe_name(job)
     failed: list[tuple[str, str]] = []

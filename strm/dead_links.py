@@ -131,7 +131,7 @@ def due_mappings(batch: int, now: datetime | None = None) -> QuerySet[StrmUrlMap
 
 def check_mapping(mapping: StrmUrlMapping) -> str:
     """Probe one mapping, act on the answer, store the result; returns a one-line report."""
-    identity = operations.identity_of(mapping)
+    identity = mapping.identity()
     if not mapping.resolved_url:
         # The last re-resolve failed and took the dead URL with it: try again.
         return _repair(mapping, "not resolved since it failed", mapping.last_status)
@@ -170,7 +170,7 @@ def _pause(status: int | None) -> str:
 
 def _repair(mapping: StrmUrlMapping, why: str, status: int | None) -> str:
     """Re-resolve a gone or refused URL (`status`) and probe the fresh one once."""
-    identity = operations.identity_of(mapping)
+    identity = mapping.identity()
     label = mapping.episode_label
     outcome = operations.refresh_mapping(mapping)
     if outcome.resolution is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from downloads.download import identity_of, safe_name
+from downloads.download import safe_name
 from downloads.models import Job
 from downloads.tasks import JobContext, JobResult, register
 from strm import resolved
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @register(Job.Kind.STRM)
 def strm_job(job: Job, ctx: JobContext) -> JobResult:
-    identity = identity_of(job)
+    identity = job.identity()
     ctx.report(force=True, message="resolving")
     resolution = resolved.refresh(identity, None)  # raises ResolveError with the reason
     ctx.check()

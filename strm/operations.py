@@ -67,24 +67,12 @@ class RefreshOutcome:
         return " ".join(parts).rstrip(";")
 
 
-def identity_of(mapping: StrmUrlMapping) -> EpisodeIdentity:
-    """Raises ValueError when the row holds something no identity accepts."""
-    return EpisodeIdentity(
-        site=mapping.site,
-        slug=mapping.slug,
-        season=mapping.season,
-        episode=mapping.episode,
-        language=mapping.language,
-        provider=mapping.provider or None,
-    )
-
-
 def refresh_mapping(mapping: StrmUrlMapping, dry_run: bool = False) -> RefreshOutcome:
     """Resolve the episode anew (never the cached URL) and bring its .strm file up to date."""
     if dry_run:
         return _planned(mapping)
     try:
-        identity = identity_of(mapping)
+        identity = mapping.identity()
         # Invalidate first: a stored resolution, even a recent one, is what we replace.
         resolved.invalidate(identity)
         resolution = resolved.refresh(identity, stale=None)
@@ -97,7 +85,7 @@ def rewrite_strm_file(mapping: StrmUrlMapping) -> RefreshOutcome:
     """Bring the .strm file up to date with the current resolution (resolving only if
     there is none; proxy mode needs none)."""
     try:
-        identity = identity_of(mapping)
+        identity = mapping.identity()
         resolution = None if _proxy_mode() else resolved.current(identity)
     except (ResolveError, ValueError) as exc:
         return _failure(mapping, str(exc))
@@ -106,7 +94,7 @@ def rewrite_strm_file(mapping: StrmUrlMapping) -> RefreshOutcome:
 
 def _planned(mapping: StrmUrlMapping) -> RefreshOutcome:
     try:
-        state = _file_plan(mapping, identity_of(mapping))
+        state = _file_plan(mapping, mapping.identity())
     except (ValueError, FileRefused, OSError) as exc:
         return _failure(mapping, _one_line(exc), dry_run=True)
     return _outcome(mapping, state, dry_run=True)
