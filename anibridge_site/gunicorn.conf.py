@@ -16,6 +16,9 @@ keepalive = 75
 timeout = 60
 graceful_timeout = 15
 accesslog = "-" if _cfg.log_level == "DEBUG" else None
+# The path without the query string: queries carry Torznab API keys and STRM
+# signatures, which must not reach a log.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss "%(a)s"'
 loglevel = _cfg.log_level.lower()
 proc_name = "anibridge-web"
 # Several gunicorns may run on one host (tests, replicas): the control socket has a
