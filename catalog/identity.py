@@ -100,7 +100,8 @@ _LANGUAGE_ALIASES: dict[str, str] = {
 
 _SEPARATORS = re.compile(r"[\s._\-/+,()]+")
 # Letters, digits, '-', '_', '.', '~'; must start with a letter or digit (so never "..").
-_SLUG = re.compile(r"[^\W_][\w.~-]*")
+# ASCII only: slugs come from the sites' URLs and go back into URL paths and file names.
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.~-]*")
 _PROVIDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
 
 
@@ -138,7 +139,7 @@ def validate_slug(slug: str) -> str:
     if not _SLUG.fullmatch(slug):
         raise ValueError(
             f"slug {slug!r} must start with a letter or digit and contain only letters, "
-            "digits, '-', '_', '.' and '~'"
+            "digits, '-', '_', '.' and '~' (ASCII)"
         )
     return slug
 

@@ -143,6 +143,7 @@ def test_str_is_a_log_friendly_label() -> None:
         ("a..b", "path separator"),
         ("has space", "only letters, digits"),
         ("-leading-dash", "start with a letter or digit"),
+        ("\u00fc" * 121, "(ASCII)"),
         ("x" * (MAX_SLUG_LENGTH + 1), "too long"),
     ],
 )
