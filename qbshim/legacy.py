@@ -71,7 +71,7 @@ def legacy_download(request: HttpRequest) -> JsonResponse:
             episode=identity.episode,
             language=identity.language,
             provider=identity.provider or "",
-            release_name=str(body.get("title_hint") or "")[:255],
+            release_name=str(body.get("title_hint") or "").replace("\x00", "")[:255],
         )
         ledger.enqueue(job)
     return JsonResponse({"job_id": str(job.pk)})

@@ -32,6 +32,11 @@ class QbParams:
             raise BadParams(f"request body refused: {exc}") from None
         self._values: dict[str, str] = {k: str(v) for k, v in request.GET.items()}
         self._values.update({k: str(v) for k, v in body.items()})
+        # No qB parameter is binary; PostgreSQL cannot store NUL in text at all. Magnets
+        # (`urls`) are checked by the magnet parser, which answers qB's own "Fails.".
+        for name, value in self._values.items():
+            if "\x00" in name or ("\x00" in value and name != "urls"):
+                raise BadParams(f"parameter {name[:40]!r} contains a NUL byte")
 
     def text(self, name: str, default: str = "") -> str:
         return self._values.get(name, default)

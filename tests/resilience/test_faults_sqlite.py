@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from catalog.identity import EpisodeIdentity
 from catalog.magnet import build_magnet
@@ -81,7 +81,8 @@ def _wait_all(pks: list[str]) -> Callable[[], bool]:
 def test_web_and_two_workers_write_concurrently_without_database_is_locked(
     tmp_path: Path,
 ) -> None:
-    assert connection.vendor == "sqlite"
+    # Written for SQLite's single writer; on PostgreSQL (make test runs the database
+    # tests there too) the same concurrent writers must be just as error-free.
     web = WebServer(tmp_path, {"LOG_LEVEL": "INFO"}, workers=2)
     web.start()
     jobs = [
