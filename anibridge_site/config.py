@@ -412,6 +412,10 @@ def database_settings(url: str) -> dict[str, Any]:
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
         }
+        # Opening a SQLite connection runs the PRAGMAs above: a tenth of a cached
+        # Torznab search. Keep it per thread/greenlet for a minute; SQLite has no
+        # server-side connection limit to respect (PostgreSQL keeps the default, 0).
+        db["CONN_MAX_AGE"] = 60
     else:
         db.setdefault("OPTIONS", {})
         db["CONN_HEALTH_CHECKS"] = True

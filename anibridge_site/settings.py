@@ -78,7 +78,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "anibridge_site.cache.RedisCache",
         "LOCATION": CONFIG.redis_url,
         "KEY_PREFIX": "anibridge",
         "TIMEOUT": 3600,

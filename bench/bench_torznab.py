@@ -78,6 +78,13 @@ def main() -> None:
         f"(probes by the workers)"
     )
     if items < EPISODES:
+        from catalog.models import EpisodeAvailability
+
+        failed = EpisodeAvailability.objects.filter(
+            slug=SLUG, language="German Dub", available=False
+        )
+        for row in failed:
+            print(f"  not available: {row.episode_label}: {row.error}")
         raise SystemExit(f"the season was not fully probed within 180 s ({items}/{EPISODES} items)")
     # Every gunicorn worker loads the catalog (title index, imports) on its first search.
     load(port, season, args.clients, 2)

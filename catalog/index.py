@@ -15,6 +15,7 @@ keeps serving; a process that has none fetches the sites directly.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -332,6 +333,9 @@ def _install(versions: dict[str, str], rows: dict[str, list[_Row]]) -> _ProcessI
     index = TitleIndex(_entries(rows))
     memo = _ProcessIndex(versions, rows, index)
     _memo = memo
+    # The index (~100,000 objects per 20,000 titles) lives until the next version: out
+    # of the collector's full passes, which would otherwise scan it again and again.
+    gc.freeze()
     log.info(
         "title index: built over %s (%d titles) in %.1fs",
         ", ".join(rows) or "no site",

@@ -282,3 +282,55 @@ def test_sonarr_numbering_maps_to_the_sites_seasons(api: Any) -> None:
         assert parsed.absolute_episodes == (5,)
         ident = parse_magnet(item["enclosure"]["url"]).identity
         assert (ident.slug, ident.season, ident.episode) == ("blossom-knights", 2, 2)
+
+
+def test_cached_search_follows_a_changed_probe_result(api: Any) -> None:
+    """Names, magnets and item XML are kept between searches: a new probe result
+    (another height, an episode gone) must still show in the next answer."""
+    from catalog.models import EpisodeAvailability
+
+    def dub_titles() -> set[str]:
+        items = _items(api(t="tvsearch", q="Kaiju Academy", season="1", ep="3")[1])
+        return {
+            i["title"]
+            for i in items
+            if parse_magnet(i["enclosure"]["url"]).identity.language == "German Dub"
+        }
+
+    before = dub_titles()
+    assert before and not any("2160p" in t for t in before)
+    rows = EpisodeAvailability.objects.filter(slug="kaiju-academy", season=1, episode=3)
+    rows.filter(language="German Dub").update(height=2160)
+    after = dub_titles()
+    assert after and all("2160p" in t for t in after)
+    rows.update(available=False)
+    assert _items(api(t="tvsearch", q="Kaiju Academy", season="1", ep="3")[1]) == []
+
+
+def test_feed_escapes_what_xml_cannot_hold_as_is() -> None:
+    from datetime import UTC, datetime
+
+    from torznab import feed
+
+    item = feed.Item(
+        title='A & B <C> "D"\x01\ud800',
+        guid="g&1",
+        magnet="magnet:?xt=urn:btih:ab&dn=A%26B",
+        infohash="ab",
+        size=5,
+        published=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        categories=(5000, 5070),
+        attrs={"subs": 'line\nbreak "quoted"\ttab'},
+    )
+    raw = feed.rss([item], "Index & Co", 'http://h/api?t=search&q="x"')
+    root = ET.fromstring(raw)
+    assert root.tag == "rss" and b'xmlns:torznab="http://torznab.com/schemas/2015/feed"' in raw
+    parsed = _items(root)[0]
+    assert parsed["title"] == 'A & B <C> "D"\ufffd\ufffd'
+    assert root.findtext("channel/item/link") == item.magnet == parsed["enclosure"]["url"]
+    assert parsed["attrs"]["subs"] == 'line\nbreak "quoted"\ttab'
+    assert parsed["categories"] == ["5000", "5070"]
+    assert parsedate_to_datetime(root.findtext("channel/item/pubDate") or "") == item.published
+    atom = root.find("channel/{http://www.w3.org/2005/Atom}link")
+    assert atom is not None and atom.get("href") == 'http://h/api?t=search&q="x"'
+    assert root.findtext("channel/title") == "Index & Co"

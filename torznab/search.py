@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import NamedTuple
 
 from django.conf import settings
 from django.utils import timezone
@@ -138,8 +140,7 @@ def _item(
 ) -> Item:
     cfg = settings.CONFIG
     mode: Mode = "strm" if strm else "download"
-    magnet = build_magnet(identity, name, mode=mode)
-    btih = info_hash(identity, mode=mode)
+    magnet, btih = _magnet(identity, name, mode)
     attrs = {
         "seeders": str(cfg.torznab_fake_seeders),
         "peers": str(cfg.torznab_fake_seeders + cfg.torznab_fake_leechers),
@@ -159,6 +160,18 @@ def _item(
         categories=categories,
         attrs=attrs,
     )
+
+
+# Identities validate their fields when made; a season search makes ~100 of the same.
+_identity = lru_cache(maxsize=16384)(EpisodeIdentity)
+# Names are a pure function of their parts; a cached search asks for the same ones again.
+_release_name = lru_cache(maxsize=8192)(build_release_name)
+
+
+@lru_cache(maxsize=8192)
+def _magnet(identity: EpisodeIdentity, name: str, mode: Mode) -> tuple[str, str]:
+    """The magnet and btih of a release; a cached search asks for the same ones again."""
+    return build_magnet(identity, name, mode=mode), info_hash(identity, mode=mode)
 
 
 def _test_items() -> list[Item]:
@@ -199,16 +212,15 @@ def _test_items() -> list[Item]:
     return items
 
 
-def _episode_items(target: Target, wanted: Wanted, row: EpisodeAvailability) -> list[Item]:
+def _episode_items(
+    target: Target, wanted: Wanted, identity: EpisodeIdentity, row: Known
+) -> list[Item]:
     cfg = settings.CONFIG
     items = []
-    identity = EpisodeIdentity(
-        target.site, target.slug, wanted.season, wanted.episode, row.language
-    )
     extra = {"tvdbid": str(target.tvdb_id)} if target.tvdb_id else {}
     for strm in _variants():
         try:
-            name = build_release_name(
+            name = _release_name(
                 title=target.title,
                 site=target.site,
                 language=row.language,
@@ -242,8 +254,22 @@ def _episode_items(target: Target, wanted: Wanted, row: EpisodeAvailability) -> 
 # -- availability with a deadline -----------------------------------------------------------
 
 
-def _known(identities: Iterable[EpisodeIdentity]) -> dict[EpisodeIdentity, EpisodeAvailability]:
-    """Fresh cached results for `identities`, read in one query (a season is ~100 rows)."""
+class Known(NamedTuple):
+    """What a search needs of one EpisodeAvailability row (read without building models:
+    a season is ~100 rows, and model instances were a third of a cached search)."""
+
+    language: str
+    available: bool
+    height: int | None
+    vcodec: str
+    checked_at: datetime | None
+
+
+_KNOWN_FIELDS = ("site", "slug", "season", "episode", *Known._fields)
+
+
+def _known(identities: Iterable[EpisodeIdentity]) -> dict[EpisodeIdentity, Known]:
+    """Fresh cached results for `identities`, read in one query."""
     wanted = {(i.site, i.slug, i.season, i.episode, i.language): i for i in identities}
     if not wanted:
         return {}
@@ -255,18 +281,19 @@ def _known(identities: Iterable[EpisodeIdentity]) -> dict[EpisodeIdentity, Episo
         episode__in={k[3] for k in wanted},
         language__in={k[4] for k in wanted},
         checked_at__gt=fresh_after,
-    )
+    ).values_list(*_KNOWN_FIELDS)
     found = {}
-    for row in rows:
-        identity = wanted.get((row.site, row.slug, row.season, row.episode, row.language))
+    for site, slug, season, episode, *fields in rows:
+        known = Known(*fields)
+        identity = wanted.get((site, slug, season, episode, known.language))
         if identity is not None:
-            found[identity] = row
+            found[identity] = known
     return found
 
 
 def availability_by_deadline(
     identities: list[EpisodeIdentity], deadline_seconds: float
-) -> dict[EpisodeIdentity, EpisodeAvailability]:
+) -> dict[EpisodeIdentity, Known]:
     """Cached results at once; the rest probed by workers until the deadline."""
     found = _known(identities)
     missing = [i for i in identities if i not in found]
@@ -435,29 +462,27 @@ def _series_items(query: Query) -> list[Item]:
     single = len(wanted) == 1
     if not single and cfg.torznab_season_search_mode == "fast":
         wanted = wanted[: max(1, query.limit // len(languages) + 1)]
-    identities = [
-        EpisodeIdentity(target.site, target.slug, w.season, w.episode, lang)
+    per_episode = {
+        (w.season, w.episode): [
+            _identity(target.site, target.slug, w.season, w.episode, lang) for lang in languages
+        ]
         for w in wanted
-        for lang in languages
-    ]
+    }
+    identities = [i for group in per_episode.values() for i in group]
     rows = availability_by_deadline(identities, SEARCH_DEADLINE_SECONDS)
     items: list[Item] = []
     misses = 0
     for w in wanted:
-        offered = [
-            rows[i]
-            for i in identities
-            if (i.season, i.episode) == (w.season, w.episode) and i in rows
-        ]
-        available = [r for r in offered if r.available]
+        offered = [(i, rows[i]) for i in per_episode[(w.season, w.episode)] if i in rows]
+        available = [(i, r) for i, r in offered if r.available]
         if not available and offered:
             misses += 1
             if misses >= cfg.torznab_season_search_max_consecutive_misses and not single:
                 break
             continue
         misses = 0
-        for row in available:
-            items.extend(_episode_items(target, w, row))
+        for identity, row in available:
+            items.extend(_episode_items(target, w, identity, row))
     return items
 
 
