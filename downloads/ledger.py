@@ -9,10 +9,11 @@ harmless: only one worker can claim a job.
 
 A queued job's message lives in Redis, and Redis can lose it: a restart without
 persistence, or a broker that was down when the job was committed. Every sent job
-leaves a marker key next to its message in the same Redis, so a marker that is gone
-means the message may be gone too; `resend_unsent` sends such jobs again (a worker
-does it whenever it reconnects to the broker, beat every 30 s). Again, a duplicate
-costs nothing.
+leaves a marker key next to its message in the same Redis, holding the message's task
+id, which the job's row holds too; a marker that is gone or names another message
+(the job was queued again while the broker was away) means the message may be gone;
+`resend_unsent` sends such jobs again (a worker does it whenever it reconnects to the
+broker, beat every 30 s). Again, a duplicate costs nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ QUEUE_FOR_KIND: dict[str, str] = {Job.Kind.DOWNLOAD: "downloads", Job.Kind.STRM:
 SENT_MARKER_SECONDS = 24 * 3600
 # A job committed this recently may still be on its way to the broker (on_commit).
 RESEND_GRACE_SECONDS = 2
+# Several processes sweep at once when Redis comes back; one of them resends a job.
+RESEND_LOCK_SECONDS = 30
 
 
 def owner_id() -> str:
@@ -82,6 +85,10 @@ def enqueue(job: Job) -> None:
     """
     queue = QUEUE_FOR_KIND.get(job.kind, "default")
     job_id = str(job.pk)
+    # Queued again: the old message is done with, and until the new one is sent its
+    # marker must not vouch for this job (see resend_unsent).
+    Job.objects.filter(pk=job.pk).exclude(celery_task_id="").update(celery_task_id="")
+    job.celery_task_id = ""
     transaction.on_commit(lambda: _send(job_id, queue))
 
 
@@ -99,7 +106,7 @@ def _send(job_id: str, queue: str) -> bool:
             exc,
         )
         return False
-    mark_sent(job_id)
+    mark_sent(job_id, result.id)
     Job.objects.filter(pk=job_id).update(celery_task_id=result.id)
     log.info("job %s queued on %s as task %s", job_id, queue, result.id)
     return True
@@ -109,10 +116,10 @@ def _sent_key(job_id: str) -> str:
     return f"anibridge:job-sent:{job_id}"
 
 
-def mark_sent(job_id: str) -> None:
-    """Note that the broker holds a message for the job (see the module docstring)."""
+def mark_sent(job_id: str, task_id: str) -> None:
+    """Note that the broker holds message `task_id` for the job (see the module docstring)."""
     try:
-        get_redis().set(_sent_key(job_id), "1", ex=SENT_MARKER_SECONDS)
+        get_redis().set(_sent_key(job_id), task_id, ex=SENT_MARKER_SECONDS)
     except RedisError as exc:  # at worst resend_unsent sends a duplicate
         log.warning("job %s: cannot mark it as sent in Redis: %s", job_id, exc)
 
@@ -120,29 +127,36 @@ def mark_sent(job_id: str) -> None:
 def resend_unsent(grace_seconds: float = RESEND_GRACE_SECONDS) -> int:
     """Send again every queued job whose message the broker may have lost; the count."""
     cutoff = timezone.now() - timedelta(seconds=grace_seconds)
-    queued = [
-        (str(pk), kind)
-        for pk, kind in Job.objects.filter(
-            status=Job.Status.QUEUED, updated_at__lt=cutoff
-        ).values_list("pk", "kind")
-    ]
+    queued = list(
+        Job.objects.filter(status=Job.Status.QUEUED, updated_at__lt=cutoff).values_list(
+            "pk", "kind", "celery_task_id"
+        )
+    )
     if not queued:
         return 0
     client = get_redis()
-    markers = client.mget([_sent_key(pk) for pk, _ in queued])
+    markers = client.mget([_sent_key(str(pk)) for pk, _, _ in queued])
     count = 0
-    for (job_id, kind), marker in zip(queued, markers, strict=True):
-        # NX: when Redis comes back every worker reconnects at once; one of them resends.
-        if marker is not None or not client.set(
-            _sent_key(job_id), "1", nx=True, ex=SENT_MARKER_SECONDS
-        ):
-            continue
+    for (pk, kind, task_id), marker in zip(queued, markers, strict=True):
+        job_id = str(pk)
+        if task_id and marker is not None and _text(marker) == task_id:
+            continue  # the broker holds its message
+        if not client.set(_resend_key(job_id), "1", nx=True, ex=RESEND_LOCK_SECONDS):
+            continue  # another process is sending it
         if _send(job_id, QUEUE_FOR_KIND.get(kind, "default")):
             log.warning("job %s sent again: the broker had lost or never got its message", job_id)
             count += 1
         else:
-            client.delete(_sent_key(job_id))
+            client.delete(_resend_key(job_id))
     return count
+
+
+def _resend_key(job_id: str) -> str:
+    return f"anibridge:job-resend:{job_id}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class Busy(Exception):

@@ -133,7 +133,7 @@ def run_job(self: Task, job_id: str) -> str:
     needs_slot = kind in SLOTTED_KINDS
     if needs_slot and not _acquire_slot(job_id):
         # MAX_CONCURRENCY downloads run elsewhere; stay queued and look again soon.
-        ledger.mark_sent(job_id)  # the retry below is its message now
+        ledger.mark_sent(job_id, self.request.id or "")  # the retry below keeps its id
         raise self.retry(countdown=SLOT_RETRY_SECONDS)
     try:
         job = ledger.claim(job_id)

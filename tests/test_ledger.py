@@ -235,3 +235,36 @@ def test_the_periodic_recovery_task_also_sends_lost_jobs() -> None:
     _queued_a_while_ago(kind=Job.Kind.STRM)
     assert recover_lost_jobs() == 1
     assert get_redis().llen("default") == 1
+
+
+def test_a_job_queued_again_while_the_broker_is_down_is_resent_once_it_is_back(
+    django_capture_on_commit_callbacks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its marker from the first send survives (Redis with persistence); it must not
+    vouch for the second message, which never reached the broker."""
+    from kombu.exceptions import OperationalError
+
+    from anibridge_site.redis_client import get_redis
+    from downloads.tasks import run_job
+
+    job = _queued_a_while_ago(kind=Job.Kind.STRM)
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.enqueue(job)
+    first_id = Job.objects.get(pk=job.pk).celery_task_id
+    assert first_id and get_redis().llen("default") == 1
+    get_redis().delete("default")  # the worker took the message and failed the job
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED)
+
+    def broker_down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("connection refused")
+
+    with monkeypatch.context() as patch, django_capture_on_commit_callbacks(execute=True):
+        patch.setattr(run_job, "apply_async", broker_down)
+        assert ledger.retry(Job.objects.get(pk=job.pk))
+    assert get_redis().get(f"anibridge:job-sent:{job.pk}") == first_id.encode()
+    Job.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(seconds=30))
+    assert ledger.resend_unsent() == 1
+    assert get_redis().llen("default") == 1
+    second_id = Job.objects.get(pk=job.pk).celery_task_id
+    assert second_id and second_id != first_id
+    assert ledger.resend_unsent() == 0  # its new marker vouches for it now
