@@ -269,6 +269,9 @@ class _ProcessIndex:
 
 
 _memo: _ProcessIndex | None = None
+# Smaller indexes (tests, a fresh install) are not worth pinning garbage for: freezing
+# also keeps what is unreachable at that moment for the life of the process.
+FREEZE_MIN_TITLES = 1000
 _build_lock = threading.Lock()
 # Without Redis there is no shared backoff: site -> when a direct fetch last failed here.
 _local_failures: dict[str, float] = {}
@@ -333,9 +336,10 @@ def _install(versions: dict[str, str], rows: dict[str, list[_Row]]) -> _ProcessI
     index = TitleIndex(_entries(rows))
     memo = _ProcessIndex(versions, rows, index)
     _memo = memo
-    # The index (~100,000 objects per 20,000 titles) lives until the next version: out
-    # of the collector's full passes, which would otherwise scan it again and again.
-    gc.freeze()
+    if len(index) >= FREEZE_MIN_TITLES:
+        # A real index (~100,000 objects per 20,000 titles) lives until the next
+        # version: out of the collector's full passes, which would rescan it each time.
+        gc.freeze()
     log.info(
         "title index: built over %s (%d titles) in %.1fs",
         ", ".join(rows) or "no site",
