@@ -21,6 +21,7 @@ from catalog import skyhook
 from catalog.index import title_index
 from catalog.sites import get_site
 from catalog.sites.base import SiteError
+from catalog.sites.megakino import MegakinoSite
 from catalog.softcache import soft_get, soft_set
 from catalog.specials import site_film_titles, title_similarity
 from catalog.titles import Match, TitleEntry, TitleIndex, parse_query
@@ -42,6 +43,8 @@ FILM_SERIES_MIN_SCORE = 40.0
 FILM_SERIES_CANDIDATES = 3
 # A film query has no TVDB evidence behind it, so it must name the film closely.
 FILM_MIN_CONFIDENCE = 0.75
+# Radarr's year and a site's may differ by one (festival vs. cinema release).
+YEAR_TOLERANCE = 1
 
 
 @dataclass(frozen=True)
@@ -174,12 +177,20 @@ def _megakino_film(query: str, year: int | None) -> MovieMatch | None:
     found = title_index().match(wanted, [MEGAKINO])
     if found is None:
         return None
+    site = get_site(MEGAKINO)
     try:
-        films = get_site(MEGAKINO).film_titles(found.slug)
+        if isinstance(site, MegakinoSite):
+            films, released = site.film_details(found.slug)
+        else:
+            films, released = site.film_titles(found.slug), None
     except SiteError as exc:
         log.warning("megakino %s: %s", found.slug, exc)
         return None
     if not films:  # a serial, not a film
+        return None
+    if year and released and abs(released - year) > YEAR_TOLERANCE:
+        # The index has no years; the film's page does: a remake is not the film.
+        log.info("megakino %s is from %d, not %d", found.slug, released, year)
         return None
     number, title = next(iter(films.items()))
     return MovieMatch(MEGAKINO, found.slug, title, found.score, number)

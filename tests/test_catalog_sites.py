@@ -246,3 +246,22 @@ def test_importing_the_catalog_does_not_load_the_aniworld_package() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize(
+    ("html", "year"),
+    [
+        (
+            '<div class="pmovie__year"><span itemprop="dateCreated"> <a href="/jahr/2023/">'
+            "2023</a></span>, 120 min</div>",
+            2023,
+        ),
+        ('<span itemprop="dateCreated"><a href="/jahr/1999/">1999</a></span>', 1999),
+        ('<div class="pmovie__year">, 95 min</div><p>since 2020</p>', None),
+        ("<h1>No year here 2024</h1>", None),
+    ],
+)
+def test_megakino_page_year(html: str, year: int | None) -> None:
+    from catalog.sites.megakino import _parse
+
+    assert _parse(html).year() == year

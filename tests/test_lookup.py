@@ -155,6 +155,19 @@ def test_a_megakino_film_is_found_with_or_without_its_year(sites: FakeWeb, query
     )
 
 
+@pytest.mark.parametrize(("query", "year"), [("Iron Orchard", 2019), ("Iron Orchard (2011)", None)])
+def test_a_megakino_film_from_another_year_is_not_the_film(
+    sites: FakeWeb, query: str, year: int | None
+) -> None:
+    """Megakino's index has no years; the film's page says 2024."""
+    assert lookup.find_movie(query, year) is None
+
+
+def test_a_megakino_year_one_off_still_finds_the_film(sites: FakeWeb) -> None:
+    found = lookup.find_movie("Iron Orchard", 2023)
+    assert found is not None and found.slug == "101-iron-orchard"
+
+
 @pytest.mark.parametrize(
     "query",
     [

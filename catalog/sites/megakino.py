@@ -59,6 +59,10 @@ class _EntryPage(HTMLParser):
         self._tabs_depth = 0  # > 0 inside the tab label block
         self._in_label = False
         self._option: tuple[str, list[str]] | None = None
+        # The release year: `<span itemprop="dateCreated"><a ...>2024</a>` inside
+        # `<div class="pmovie__year">` (with the running time after it).
+        self.year_text = ""
+        self._in_year = 0  # > 0 inside the year block
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k: v or "" for k, v in attrs}
@@ -75,6 +79,10 @@ class _EntryPage(HTMLParser):
             src = values.get("src") or values.get("data-src") or ""
             if src and not src.startswith("about:"):
                 self.iframes.append(src)
+        if self._in_year or (tag == "div" and "pmovie__year" in classes):
+            self._in_year += 1
+        elif tag == "span" and values.get("itemprop") == "dateCreated":
+            self._in_year = 1
         if tag == "div" and (self._tabs_depth or "tabs-block__select" in classes):
             self._tabs_depth += 1
         elif tag == "span" and self._tabs_depth:
@@ -82,6 +90,8 @@ class _EntryPage(HTMLParser):
             self.labels.append("")
 
     def handle_data(self, data: str) -> None:
+        if self._in_year:
+            self.year_text += data
         if self._in_h1:
             self.title += data
         if self._in_label:
@@ -90,6 +100,8 @@ class _EntryPage(HTMLParser):
             self._option[1].append(data)
 
     def handle_endtag(self, tag: str) -> None:
+        if self._in_year and tag in ("div", "span", "a"):
+            self._in_year -= 1
         if tag == "h1":
             self._in_h1 = False
         elif tag == "span":
@@ -107,6 +119,10 @@ class _EntryPage(HTMLParser):
 
     def name(self) -> str:
         return " ".join((self.title or self.og_title).split())
+
+    def year(self) -> int | None:
+        found = _YEAR.search(self.year_text)
+        return int(found.group()) if found else None
 
     def episode_numbers(self) -> list[int]:
         """The serial's episodes, from the episode select (`<option value="epN">`)."""
@@ -177,8 +193,13 @@ class MegakinoSite:
         return {1: len(page.episode_numbers())}
 
     def film_titles(self, slug: str) -> dict[int, str]:
+        return self.film_details(slug)[0]
+
+    def film_details(self, slug: str) -> tuple[dict[int, str], int | None]:
+        """film_titles and the release year its page gives (the title index has none)."""
         kind, page = self._page(slug)
-        return {1: page.name() or _title_from_slug(slug)} if kind == "films" else {}
+        titles = {1: page.name() or _title_from_slug(slug)} if kind == "films" else {}
+        return titles, page.year()
 
     def hoster_links(self, identity: EpisodeIdentity) -> HosterLinks:
         kind, page = self._page(identity.slug)
@@ -227,6 +248,7 @@ class MegakinoSite:
 
 
 _ENTRY_SLUG = re.compile(r"\d+-[A-Za-z0-9-]+")
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 
 
 def _parse(html: str) -> _EntryPage:

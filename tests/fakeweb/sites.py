@@ -410,7 +410,8 @@ class MegakinoSite(_LinkedSite):
         body = (
             f'<h1 itemprop="name">{escape(entry.title)}</h1>\n'
             f'<meta property="og:title" content="{escape(entry.title)}">\n'
-            f'<div class="pmovie__year">{entry.year}</div>\n'
+            f'<div class="pmovie__year"><span itemprop="dateCreated">'
+            f'<a href="/jahr/{entry.year}/">{entry.year}</a></span>, 104 min</div>\n'
             f"{selects}"
             f'<div class="tabs-block__select">{labels}</div>\n{frames}'
         )
