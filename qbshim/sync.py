@@ -26,7 +26,6 @@ SNAPSHOT_TTL = 30 * 60
 
 
 def server_state(snap: Snapshot) -> dict[str, Any]:
-    torrents = snap.items.values()
     try:
         free = shutil.disk_usage(download_root()).free
     except OSError:
@@ -34,8 +33,8 @@ def server_state(snap: Snapshot) -> dict[str, Any]:
     return {
         "connection_status": "connected",
         "dht_nodes": 0,
-        "dl_info_data": sum(t["downloaded"] for t in torrents),
-        "dl_info_speed": sum(t["dlspeed"] for t in torrents),
+        "dl_info_data": snap.total("downloaded"),
+        "dl_info_speed": snap.total("dlspeed"),
         "dl_rate_limit": 0,
         "up_info_data": 0,
         "up_info_speed": 0,
@@ -52,10 +51,6 @@ def categories() -> dict[str, dict[str, str]]:
         c.name: {"name": c.name, "savePath": public(c.save_path) if c.save_path else ""}
         for c in Category.objects.all()
     }
-
-
-def _tags(snap: Snapshot) -> list[str]:
-    return sorted({tag for t in snap.items.values() for tag in t["tags"].split(", ") if tag})
 
 
 def _remember(snap: Snapshot, cats: dict[str, Any], tags: list[str]) -> None:
@@ -95,21 +90,30 @@ def _changed(snap: Snapshot, rid: int) -> dict[str, dict[str, Any]]:
     return changed
 
 
-def encode(body: dict[str, Any], snap: Snapshot) -> bytes:
-    """JSON for a maindata answer; a full update reuses each torrent's pre-rendered JSON."""
+def encode(body: dict[str, Any], snap: Snapshot) -> list[bytes]:
+    """A maindata answer's JSON, in parts. A full update's torrents are the same bytes
+    for every request at this revision: rendered once, and not copied per request."""
+    head = json.dumps(body, separators=(",", ":")).encode()
     if not body.get("full_update"):
-        return json.dumps(body, separators=(",", ":")).encode()
-    rest = {k: v for k, v in body.items() if k != "torrents"}
-    torrents = b",".join(b'"%s":%s' % (h.encode(), snap.encoded[h]) for h in snap.order)
-    head = json.dumps(rest, separators=(",", ":")).encode()
-    return head[:-1] + b',"torrents":{' + torrents + b"}}"
+        return [head]
+    torrents = TABLE.body(snap, "maindata-torrents", lambda: _torrents_object(snap))
+    return [head[:-1], b',"torrents":', torrents, b"}"]
+
+
+def _torrents_object(snap: Snapshot) -> bytes:
+    """{hash: torrent, ...} from each torrent's pre-rendered JSON, copied once."""
+    parts = [b"{"]
+    for i, h in enumerate(snap.order):
+        parts += (b'%s"%s":' % (b"," if i else b"", h.encode()), snap.encoded[h])
+    parts.append(b"}")
+    return b"".join(parts)
 
 
 def maindata(rid: int) -> tuple[dict[str, Any], Snapshot]:
     """The answer (a full update's torrents are added by encode()) and its snapshot."""
     snap = TABLE.snapshot()
     cats = categories()
-    tags = _tags(snap)
+    tags = list(snap.tags)
     new_rid = snap.rev + 1
     previous = _previous(rid) if 0 < rid <= new_rid else None
     _remember(snap, cats, tags)

@@ -5,6 +5,9 @@ task or its job changes. A request reads the counter (one row); when it moved, o
 rows with a newer `rev` are read and re-rendered. Sonarr, Radarr and Prowlarr poll
 every minute; with thousands of torrents that is the difference between reading one
 row and reading them all.
+
+Whole answers are kept too, for the current revision only: a poll that finds nothing
+changed gets the bytes the previous poll got, without filtering or joining megabytes.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +26,8 @@ from qbshim.models import ChangeCounter, ClientTask, RemovedTask
 from qbshim.state import torrent_info
 
 HISTORY = 32
+# Rendered answers kept per process; with 5,000 torrents one answer is about 7 MB.
+BODY_BUDGET = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,19 @@ class Snapshot:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     encoded: dict[str, bytes] = field(default_factory=dict)
     revs: dict[str, int] = field(default_factory=dict)
+    _totals: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @cached_property
+    def tags(self) -> tuple[str, ...]:
+        """Every tag some torrent carries, sorted."""
+        names = {tag for t in self.items.values() for tag in t["tags"].split(", ") if tag}
+        return tuple(sorted(names))
+
+    def total(self, name: str) -> int:
+        """The sum of one numeric field over all torrents."""
+        if name not in self._totals:
+            self._totals[name] = sum(t[name] for t in self.items.values())
+        return self._totals[name]
 
 
 def current_revision() -> int:
@@ -48,6 +67,9 @@ class TorrentTable:
         # Recent snapshots share their unchanged rows, so keeping a few is cheap; they
         # let sync/maindata send only the fields that changed, as qBittorrent does.
         self._history: OrderedDict[int, Snapshot] = OrderedDict()
+        # Answers rendered from the current snapshot, most recently used last.
+        self._bodies_of: Snapshot | None = None
+        self._bodies: OrderedDict[Hashable, bytes] = OrderedDict()
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -66,26 +88,55 @@ class TorrentTable:
         with self._lock:
             return self._history.get(rev)
 
+    def body(self, snap: Snapshot, key: Hashable, render: Callable[[], bytes]) -> bytes:
+        """`render()`, reused while `snap` is the current snapshot.
+
+        Bodies rendered from an older snapshot are never stored, and a new snapshot
+        starts with none, so no answer is older than the revision its request read.
+        """
+        with self._lock:
+            if self._bodies_of is snap and key in self._bodies:
+                self._bodies.move_to_end(key)
+                return self._bodies[key]
+        rendered = render()
+        with self._lock:
+            if snap is self._snapshot:
+                if self._bodies_of is not snap:
+                    self._bodies_of, self._bodies = snap, OrderedDict()
+                self._bodies[key] = rendered
+                self._trim_bodies()
+        return rendered
+
+    def _trim_bodies(self) -> None:
+        size = sum(len(b) for b in self._bodies.values())
+        while size > BODY_BUDGET and len(self._bodies) > 1:
+            _, dropped = self._bodies.popitem(last=False)
+            size -= len(dropped)
+
     def clear(self) -> None:
         """Forget everything (tests roll transactions back, so revisions repeat there)."""
         with self._lock:
             self._snapshot = Snapshot(rev=-1)
             self._history.clear()
+            self._bodies_of, self._bodies = None, OrderedDict()
 
     def _refreshed(self, rev: int) -> Snapshot:
         old = self._snapshot
         if old.rev < 0 or rev < old.rev:  # first use, or the counter was reset
             return self._built(rev, ClientTask.objects.select_related("job"), Snapshot(rev=-1))
-        changed = ClientTask.objects.select_related("job").filter(rev__gt=old.rev)
+        # No ORDER BY: the model's ordering would make SQLite walk the added_on index
+        # through every row instead of looking up the few changed ones by rev.
+        changed = ClientTask.objects.select_related("job").filter(rev__gt=old.rev).order_by()
         removed = set(RemovedTask.objects.filter(rev__gt=old.rev).values_list("hash", flat=True))
         return self._built(rev, changed, old, removed)
 
     def _built(
         self, rev: int, rows: Iterable[ClientTask], old: Snapshot, removed: Collection[str] = ()
     ) -> Snapshot:
-        items = {h: v for h, v in old.items.items() if h not in removed}
-        encoded = {h: v for h, v in old.encoded.items() if h not in removed}
-        revs = {h: v for h, v in old.revs.items() if h not in removed}
+        items, encoded, revs = old.items.copy(), old.encoded.copy(), old.revs.copy()
+        for h in removed:
+            for table in (items, encoded, revs):
+                table.pop(h, None)
         members_changed = bool(removed)
         for task in rows:
             info = torrent_info(task)
@@ -97,6 +148,17 @@ class TorrentTable:
         if members_changed:
             order = tuple(sorted(items, key=lambda h: (items[h]["added_on"], h)))
         return Snapshot(rev=rev, order=order, items=items, encoded=encoded, revs=revs)
+
+
+def enclosed(opening: bytes, items: Sequence[bytes], closing: bytes) -> bytes:
+    """`opening`, the items separated by commas, `closing`: copied once (megabytes)."""
+    parts = [opening]
+    for i, item in enumerate(items):
+        if i:
+            parts.append(b",")
+        parts.append(item)
+    parts.append(closing)
+    return b"".join(parts)
 
 
 TABLE = TorrentTable()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from downloads import ledger
 from downloads.models import Job
 from qbshim.models import Category, ClientTask
 from qbshim.paths import inside_download_dir, internal_save_path
-from qbshim.table import TABLE, Snapshot
+from qbshim.table import TABLE, Snapshot, enclosed
 
 log = logging.getLogger(__name__)
 
@@ -159,46 +160,65 @@ def _add_one(
     return task
 
 
-def list_info(
-    filter_name: str,
-    category: str | None,
-    tag: str | None,
-    hashes: list[str] | None,
-    sort: str,
-    reverse: bool,
-    limit: int | None,
-    offset: int | None,
-) -> tuple[Snapshot, list[str]]:
-    """The hashes torrents/info answers with, in order, and the snapshot to render them from."""
+@dataclass(frozen=True)
+class InfoQuery:
+    """torrents/info's parameters; hashable, so an unchanged table reuses the answer."""
+
+    filter_name: str = "all"
+    category: str | None = None
+    tag: str | None = None
+    hashes: tuple[str, ...] | None = None
+    sort: str = ""
+    reverse: bool = False
+    limit: int | None = None
+    offset: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.filter_name not in ("", "all") and self.filter_name not in FILTERS:
+            raise ValueError(f"unknown filter {self.filter_name!r}")
+
+
+def info_json(query: InfoQuery) -> bytes:
+    """torrents/info's JSON: rendered once per table revision and query."""
     snap = TABLE.snapshot()
+
+    def render() -> bytes:
+        return enclosed(b"[", [snap.encoded[h] for h in list_info(snap, query)], b"]")
+
+    return TABLE.body(snap, ("info", query), render)
+
+
+def list_info(snap: Snapshot, query: InfoQuery) -> list[str]:
+    """The hashes torrents/info answers with, in order."""
     items = snap.items
     selected = list(snap.order)
-    if hashes is not None:
-        wanted = set(hashes)
+    if query.hashes is not None:
+        wanted = set(query.hashes)
         selected = [h for h in selected if h in wanted]
-    if category is not None:
-        selected = [h for h in selected if items[h]["category"] == category]
-    if tag:
-        selected = [h for h in selected if tag in _split_tags(items[h]["tags"])]
-    if filter_name and filter_name != "all":
-        states = FILTERS.get(filter_name)
-        if states is None:
-            raise ValueError(f"unknown filter {filter_name!r}")
+    if query.category is not None:
+        selected = [h for h in selected if items[h]["category"] == query.category]
+    if query.tag:
+        selected = [h for h in selected if query.tag in _split_tags(items[h]["tags"])]
+    if query.filter_name in FILTERS:
+        states = FILTERS[query.filter_name]
         selected = [h for h in selected if items[h]["state"] in states]
+    sort = query.sort
     if sort:
         selected.sort(
-            key=lambda h: (items[h].get(sort) is None, items[h].get(sort, 0)), reverse=reverse
+            key=lambda h: (items[h].get(sort) is None, items[h].get(sort, 0)),
+            reverse=query.reverse,
         )
-    elif reverse:
+    elif query.reverse:
         selected.reverse()
+    offset = query.offset
     if offset is None:
         start = 0
     elif offset < 0:  # qBittorrent counts a negative offset from the end
         start = max(0, len(selected) + offset)
     else:
         start = offset
-    end = None if not limit or limit <= 0 else start + limit
-    return snap, selected[start:end]
+    end = None if not query.limit or query.limit <= 0 else start + query.limit
+    return selected[start:end]
 
 
 def delete(hashes: list[str] | None, delete_files: bool) -> int:

@@ -48,6 +48,16 @@ def _json(data: Any) -> JsonResponse:
     return JsonResponse(data, safe=False)
 
 
+def _json_parts(parts: list[bytes]) -> HttpResponse:
+    """JSON sent as the given parts. Django would join them (and compute the length by
+    joining again): copies of megabytes per request that the parts avoid."""
+    response = HttpResponse(content_type="application/json")
+    for part in parts:
+        response.write(part)
+    response["Content-Length"] = str(sum(len(p) for p in parts))
+    return response
+
+
 def endpoint(methods: tuple[str, ...] = ("GET", "POST")) -> Callable[[View], View]:
     """qB API view: CSRF-exempt (cookie + SameSite like qB), auth, methods, bad params -> 400."""
 
@@ -175,13 +185,12 @@ def default_save_path(request: HttpRequest, params: QbParams) -> HttpResponse:
 
 @endpoint()
 def torrents_info(request: HttpRequest, params: QbParams) -> HttpResponse:
-    category = params.text("category") if params.has("category") else None
     try:
-        snap, selected = torrents.list_info(
+        query = torrents.InfoQuery(
             filter_name=params.text("filter", "all"),
-            category=category,
+            category=params.text("category") if params.has("category") else None,
             tag=params.text("tag") or None,
-            hashes=params.hashes() if params.has("hashes") else None,
+            hashes=_hash_filter(params),
             sort=params.text("sort"),
             reverse=params.flag("reverse"),
             limit=params.integer("limit"),
@@ -189,9 +198,13 @@ def torrents_info(request: HttpRequest, params: QbParams) -> HttpResponse:
         )
     except ValueError as exc:
         raise BadParams(str(exc)) from None
-    # Each torrent's JSON is rendered once per change (qbshim.table), not per request.
-    body = b"[" + b",".join(snap.encoded[h] for h in selected) + b"]"
-    return HttpResponse(body, content_type="application/json")
+    return HttpResponse(torrents.info_json(query), content_type="application/json")
+
+
+def _hash_filter(params: QbParams) -> tuple[str, ...] | None:
+    """torrents/info's `hashes`; None (every torrent) when absent or `all`."""
+    hashes = params.hashes() if params.has("hashes") else None
+    return None if hashes is None else tuple(hashes)
 
 
 def _one_task(params: QbParams) -> ClientTask | None:
@@ -428,7 +441,7 @@ def remove_categories(request: HttpRequest, params: QbParams) -> HttpResponse:
 @endpoint()
 def sync_maindata(request: HttpRequest, params: QbParams) -> HttpResponse:
     body, snap = sync.maindata(params.integer("rid", 0) or 0)
-    return HttpResponse(sync.encode(body, snap), content_type="application/json")
+    return _json_parts(sync.encode(body, snap))
 
 
 @endpoint()
