@@ -80,6 +80,7 @@ class Config:
     torznab_cat_anime: int
     torznab_cat_movie: int
     availability_ttl_hours: float
+    availability_unavailable_ttl_hours: float
     torznab_fake_seeders: int
     torznab_fake_leechers: int
     torznab_return_test_result: bool
@@ -321,6 +322,7 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         torznab_cat_anime=r.integer("TORZNAB_CAT_ANIME", 5070, minimum=1),
         torznab_cat_movie=r.integer("TORZNAB_CAT_MOVIE", 2000, minimum=1),
         availability_ttl_hours=r.number("AVAILABILITY_TTL_HOURS", 24.0),
+        availability_unavailable_ttl_hours=r.number("AVAILABILITY_UNAVAILABLE_TTL_HOURS", 1.0),
         torznab_fake_seeders=r.integer("TORZNAB_FAKE_SEEDERS", 999, minimum=1),
         torznab_fake_leechers=r.integer("TORZNAB_FAKE_LEECHERS", 787),
         torznab_return_test_result=r.flag("TORZNAB_RETURN_TEST_RESULT", True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -77,4 +78,8 @@ class EpisodeAvailability(EpisodeFields):
         return self.episode_label
 
     def is_fresh(self, ttl_hours: float) -> bool:
+        """Younger than `ttl_hours`; a negative result also younger than
+        AVAILABILITY_UNAVAILABLE_TTL_HOURS (a dub appears, a hoster recovers)."""
+        if not self.available:
+            ttl_hours = min(ttl_hours, settings.CONFIG.availability_unavailable_ttl_hours)
         return timezone.now() - self.checked_at < timedelta(hours=ttl_hours)

@@ -205,3 +205,21 @@ def test_best_format_prefers_height_then_bitrate() -> None:
     ]
     assert best_format({"formats": formats})["format_id"] == "c"
     assert best_format({"height": 480}) == {"height": 480}
+
+
+@pytest.mark.django_db
+def test_not_available_is_trusted_for_less_time_than_available(fake_sites: FakeWeb) -> None:
+    """A dub released later, a hoster back up: "not available" is probed again after
+    AVAILABILITY_UNAVAILABLE_TTL_HOURS (1), "available" after AVAILABILITY_TTL_HOURS."""
+    probe_episode(KAIJU)
+    two_hours_ago = timezone.now() - timedelta(hours=2)
+    EpisodeAvailability.objects.update(checked_at=two_hours_ago)
+    row = EpisodeAvailability.objects.get(language=KAIJU.language, episode=KAIJU.episode)
+    assert row.available and row.is_fresh(24)
+    row.available = False
+    assert not row.is_fresh(24)
+    EpisodeAvailability.objects.filter(pk=row.pk).update(available=False)
+    fake_sites.counts.reset()
+    fresh = availability(KAIJU)
+    assert fresh is not None and fresh.available and fresh.checked_at > two_hours_ago
+    assert fake_sites.counts.count("aniworld", KAIJU_PAGE) == 1

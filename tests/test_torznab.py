@@ -334,3 +334,39 @@ def test_feed_escapes_what_xml_cannot_hold_as_is() -> None:
     atom = root.find("channel/{http://www.w3.org/2005/Atom}link")
     assert atom is not None and atom.get("href") == 'http://h/api?t=search&q="x"'
     assert root.findtext("channel/title") == "Index & Co"
+
+
+def test_aged_not_available_results_are_probed_again_in_the_background() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from anibridge_site.redis_client import get_redis
+    from catalog.identity import EpisodeIdentity
+    from catalog.models import EpisodeAvailability
+    from catalog.tasks import probe_queued_key
+    from torznab.search import availability_by_deadline
+
+    hours_ago = timezone.now() - timedelta(hours=3)
+    rows = {
+        "German Dub": (True, hours_ago),  # available: trusted for a day
+        "German Sub": (False, hours_ago),  # not available, 3 h old: probe again
+        "English Sub": (False, timezone.now()),  # not available, just probed
+    }
+    identities = []
+    for language, (available, checked_at) in rows.items():
+        identity = EpisodeIdentity("aniworld.to", "kaiju-academy", 1, 9, language)
+        EpisodeAvailability.objects.create(
+            site=identity.site,
+            slug=identity.slug,
+            season=identity.season,
+            episode=identity.episode,
+            language=language,
+            available=available,
+            checked_at=checked_at,
+        )
+        identities.append(identity)
+    found = availability_by_deadline(identities, 0.0)
+    assert set(found) == set(identities)  # answered at once, from what is stored
+    queued = {i.language for i in identities if get_redis().exists(probe_queued_key(i))}
+    assert queued == {"German Sub"}

@@ -275,12 +275,12 @@ def _known(identities: Iterable[EpisodeIdentity]) -> dict[EpisodeIdentity, Known
         return {}
     fresh_after = timezone.now() - timedelta(hours=settings.CONFIG.availability_ttl_hours)
     rows = EpisodeAvailability.objects.filter(
+        checked_at__gt=fresh_after,
         site__in={k[0] for k in wanted},
         slug__in={k[1] for k in wanted},
         season__in={k[2] for k in wanted},
         episode__in={k[3] for k in wanted},
         language__in={k[4] for k in wanted},
-        checked_at__gt=fresh_after,
     ).values_list(*_KNOWN_FIELDS)
     found = {}
     for site, slug, season, episode, *fields in rows:
@@ -289,6 +289,19 @@ def _known(identities: Iterable[EpisodeIdentity]) -> dict[EpisodeIdentity, Known
         if identity is not None:
             found[identity] = known
     return found
+
+
+def _aged_negatives(found: dict[EpisodeIdentity, Known]) -> list[EpisodeIdentity]:
+    """Negative results older than AVAILABILITY_UNAVAILABLE_TTL_HOURS: a dub may have
+    come out or a hoster recovered (EpisodeAvailability.is_fresh, same rule)."""
+    cfg = settings.CONFIG
+    hours = min(cfg.availability_ttl_hours, cfg.availability_unavailable_ttl_hours)
+    before = timezone.now() - timedelta(hours=hours)
+    return [
+        i
+        for i, row in found.items()
+        if not row.available and row.checked_at is not None and row.checked_at < before
+    ]
 
 
 def availability_by_deadline(
@@ -300,6 +313,8 @@ def availability_by_deadline(
     try:
         for identity in missing:
             enqueue_probe(identity)
+        for identity in _aged_negatives(found):
+            enqueue_probe(identity)  # answered as unavailable now, probed for next time
     except (RedisError, OperationalError) as exc:
         # Probes are queued through Redis: without it nobody probes these, and waiting
         # would only hold Sonarr until the deadline. Answer with what is cached.
