@@ -14,6 +14,10 @@ Each contender gets CPU 0 to itself; the origin, Redis and the clients share CPU
 so both contenders see the same upstream and the same client. Besides rates, the
 contenders' own CPU time per request is printed: it moves much less than rates when
 other programs load the machine (how much they did is printed too, as `elsewhere`).
+So is the client's (wrk's): reading an answer does not cost it the same for every
+contender (bytes a proxy copied arrive cache-warm in large fragments; page-cache
+pages a proxy passed on zero-copy arrive cold in 4 KiB ones), and when it keeps
+CPU 1 busy, a rate says more about the client than about the contender.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import atexit
 import contextlib
 import http.client
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -154,6 +159,7 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     cpu_ms: float  # the contender's CPU time per request
+    client_cpu_ms: float  # wrk's CPU time per request
     elsewhere: float  # CPUs busy outside this benchmark meanwhile (others' tests, steal)
     errors: dict[str, int]  # wrk's failures by kind ("status": answers >= 400)
 
@@ -201,6 +207,7 @@ class CpuSnapshot:
     # threads (ksoftirqd carries some of our own loopback traffic).
     benchmark: int
     machine: int  # busy ticks of all CPUs
+    finished_children: float  # CPU seconds of this process's reaped children (wrk runs)
 
     @classmethod
     def take(cls, master: int) -> CpuSnapshot:
@@ -210,15 +217,21 @@ class CpuSnapshot:
             cpu = [int(value) for value in stat.readline().split()[1:]]
         # user nice system idle iowait irq softirq steal: interrupts are left out, as
         # they are charged to no process (our own loopback traffic is in softirq).
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return cls(
             time.monotonic(),
             sum(table[pid][1] for pid in _tree(table, master) if pid in table),
             sum(table[pid][1] for pid in mine if pid in table),
             cpu[0] + cpu[1] + cpu[2] + cpu[7],
+            children.ru_utime + children.ru_stime,
         )
 
     def contender_seconds(self, later: CpuSnapshot) -> float:
         return (later.contender - self.contender) / TICKS
+
+    def client_seconds(self, later: CpuSnapshot) -> float:
+        """CPU time of the wrk run started and reaped in between."""
+        return later.finished_children - self.finished_children
 
     def elsewhere(self, later: CpuSnapshot) -> float:
         """Average number of CPUs that programs outside this benchmark kept busy."""
@@ -426,6 +439,7 @@ class Wrk:
             p50 / 1000,
             p99 / 1000,
             before.contender_seconds(after) * 1000 / max(1, requests),
+            before.client_seconds(after) * 1000 / max(1, requests),
             before.elsewhere(after),
             errors,
         )
@@ -468,7 +482,8 @@ def print_load(name: str, result: LoadResult) -> None:
     print(
         f"  {name:<28} {result.rate:7.1f} req/s {result.rate * SEGMENT_BYTES / MIB:7.1f} MiB/s"
         f"  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms"
-        f"  cpu {result.cpu_ms:5.2f} ms/req  n={result.requests}"
+        f"  cpu {result.cpu_ms:5.2f} ms/req  client cpu {result.client_cpu_ms:5.2f} ms/req"
+        f"  n={result.requests}"
         f"  (elsewhere {result.elsewhere:.1f} cpu)"
     )
     if result.errors:
@@ -553,7 +568,10 @@ def main() -> None:
         print(f"  contenders on cpu{CONTENDER_CPU}; origin, Redis and clients on cpu{CLIENT_CPU}")
     else:
         print("  no CPU pinning (fewer than 2 CPUs)")
-    print("  cpu = the contender's own CPU time; elsewhere = CPUs other programs kept busy")
+    print(
+        "  cpu = the contender's own CPU time; client cpu = wrk's; "
+        "elsewhere = CPUs other programs kept busy"
+    )
 
     print(f"single stream, 256 MiB with Range: bytes=0- (median of {args.streams} after a warm-up)")
     rates = {}

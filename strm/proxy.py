@@ -19,10 +19,11 @@ import contextlib
 import logging
 import posixpath
 import re
+import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -85,6 +86,8 @@ class ClientRequest:
     if_range: str | None = None
     # LL-HLS blocking-reload parameters, passed on to upstream playlist requests.
     hls_query: tuple[tuple[str, str], ...] = ()
+    # The client's socket when a media body may be spliced into it (strm.splice).
+    sink: socket.socket | None = None
 
     @property
     def head(self) -> bool:
@@ -439,25 +442,47 @@ def _media_reply(
         return Reply(status, headers)
     # Read the first bytes now: until the reply is returned a failure can still be retried.
     _read_head(answer)
-    body = MediaBody(answer, skip=skip, length=length, label=str(target.identity))
+    sink = client.sink if not skip and length is None and answer.can_splice() else None
+    body = MediaBody(answer, skip=skip, length=length, label=str(target.identity), sink=sink)
     return Reply(status, headers, body)
 
 
 class MediaBody:
-    """An upstream body as the WSGI iterable; closing it early closes the upstream socket."""
+    """An upstream body as the WSGI iterable; closing it early closes the upstream socket.
+
+    With a `sink` (the client's socket), the first item is what was read already: the
+    web server sends it after the response head; then the rest goes from socket to
+    socket in the kernel (strm.splice) and the iteration ends. gunicorn sends nothing
+    after the last item when the response has a Content-Length, which it has here.
+    """
 
     def __init__(
-        self, answer: upstream.Upstream, *, skip: int = 0, length: int | None = None, label: str
+        self,
+        answer: upstream.Upstream,
+        *,
+        skip: int = 0,
+        length: int | None = None,
+        label: str,
+        sink: socket.socket | None = None,
     ) -> None:
         self._answer = answer
         self._label = label  # for the log
-        self._chunks = answer.chunks()
+        self._splicing = sink is not None
+        self._chunks: Generator[bytes] = (
+            self._spliced(sink) if sink is not None else answer.chunks()
+        )
         self._skip = skip
         self._left = length
         self.sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
         return self
+
+    def _spliced(self, sink: socket.socket) -> Generator[bytes]:
+        yield self._answer.take_buffered()  # even if empty: the head must go out first
+        spliced = self._answer.splice_rest(sink)
+        self.sent += spliced
+        log.debug("strm: %s: %d bytes spliced", self._label, spliced)
 
     def __next__(self) -> bytes:
         while True:
@@ -480,7 +505,7 @@ class MediaBody:
             if self._left is not None:
                 chunk = chunk[: self._left]
                 self._left -= len(chunk)
-            if chunk:
+            if chunk or self._splicing:
                 self.sent += len(chunk)
                 return chunk
 

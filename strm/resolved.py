@@ -93,8 +93,15 @@ def _resolver() -> Callable[[EpisodeIdentity], ResolvedStream]:
 
 def current(identity: EpisodeIdentity) -> Resolution:
     """The resolution to use now, resolving only when nothing usable is stored."""
+    key = cache.identity_key(identity)
+    known = cache.remembered(key)
+    if isinstance(known, Resolution):
+        return known
     known = _stored(identity)
-    return known if known is not None else refresh(identity, stale=None)
+    if known is None:
+        known = refresh(identity, stale=None)
+    cache.remember(key, known)
+    return known
 
 
 def _stored(identity: EpisodeIdentity) -> Resolution | None:
@@ -150,6 +157,7 @@ def refresh(identity: EpisodeIdentity, stale: Resolution | None) -> Resolution:
 
     Raises ResolveError when the hosters cannot give one.
     """
+    cache.forget(cache.identity_key(identity))
     with _resolve_lock(identity):
         known = _stored(identity)
         if known is not None and (stale is None or known.version != stale.version):
@@ -175,6 +183,7 @@ def refresh(identity: EpisodeIdentity, stale: Resolution | None) -> Resolution:
 
 def invalidate(identity: EpisodeIdentity) -> None:
     """Forget the resolved URL everywhere: the next request resolves afresh."""
+    cache.forget(cache.identity_key(identity))
     row = _mapping(identity)
     if row is not None:
         cache.purge(row)
@@ -184,6 +193,7 @@ def invalidate(identity: EpisodeIdentity) -> None:
 
 def record_failure(identity: EpisodeIdentity, status: int | None, error: str) -> None:
     """Note an upstream failure on the mapping row (admin: last status, failure count)."""
+    cache.forget(cache.identity_key(identity))  # the next request reads what is stored
     StrmUrlMapping.objects.filter(**_lookup(identity)).update(
         last_status=status,
         last_error=error[:2000],
@@ -199,6 +209,7 @@ def record_success(identity: EpisodeIdentity, status: int) -> None:
 
 
 def _store(identity: EpisodeIdentity, fresh: Resolution) -> None:
+    cache.forget(cache.identity_key(identity))
     _cache_set(cache.identity_key(identity), fresh.to_cache(), _ttl())
     # The row may already exist with a strm_path (the .strm writer made it): keep that.
     StrmUrlMapping.objects.update_or_create(

@@ -24,9 +24,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -209,54 +206,3 @@ def _check_peer(policy: AddressPolicy, host: str, sock: socket.socket) -> None:
     peer = sock.getpeername()
     if not _allowed(policy, host, peer):
         raise BlockedTarget(f"upstream {host} connected to refused address {peer[0]}")
-
-
-# --- urllib3 plumbing ------------------------------------------------------------------
-
-
-class _CheckedConnectMixin:
-    """Replaces urllib3's connect step; TLS, proxies-free pooling etc. stay urllib3's."""
-
-    host: str
-    port: int
-    timeout: Any
-    socket_options: Any
-    _dns_host: str
-
-    def _new_conn(self) -> socket.socket:
-        try:
-            return connect_checked(
-                self._dns_host.strip("[]"),
-                self.port,
-                timeout=self.timeout,
-                policy=current_policy(),
-                socket_options=self.socket_options or (),
-            )
-        except socket.gaierror as exc:
-            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
-        except TimeoutError as exc:
-            raise ConnectTimeoutError(self, f"connecting to {self.host} timed out") from exc
-        except OSError as exc:
-            raise NewConnectionError(self, f"cannot connect to {self.host}: {exc}") from exc  # type: ignore[arg-type]
-
-
-class CheckedHTTPConnection(_CheckedConnectMixin, HTTPConnection):
-    pass
-
-
-class CheckedHTTPSConnection(_CheckedConnectMixin, HTTPSConnection):
-    pass
-
-
-class CheckedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = CheckedHTTPConnection
-
-
-class CheckedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = CheckedHTTPSConnection
-
-
-POOL_CLASSES: dict[str, type[HTTPConnectionPool]] = {
-    "http": CheckedHTTPConnectionPool,
-    "https": CheckedHTTPSConnectionPool,
-}

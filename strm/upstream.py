@@ -2,8 +2,8 @@
 
 Every request carries the headers the resolver used (hosters bind links to
 User-Agent/Referer/cookies), never the media server's own. Redirects are followed
-here, not by urllib3, so each hop passes the SSRF check (strm.ssrf) and the final
-URL is known: relative playlist URIs resolve against it, as in ffmpeg.
+here, so each hop passes the SSRF check (strm.ssrf) and the final URL is known:
+relative playlist URIs resolve against it, as in ffmpeg.
 
 Blocking code on purpose: under gunicorn's gevent workers each request is a
 greenlet and these sockets are cooperative.
@@ -12,15 +12,17 @@ greenlet and these sockets are cooperative.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import itertools
 import logging
-from collections.abc import Generator, Mapping
+import socket
+import zlib
+from collections.abc import Generator, Iterator, Mapping
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-import urllib3
-from urllib3.exceptions import HTTPError
-from urllib3.response import BaseHTTPResponse
+from urllib3.util import parse_url
 
-from strm import ssrf
+from strm import connections, splice, ssrf
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +33,16 @@ CONNECT_TIMEOUT = 10.0
 # Between two reads, not for the whole body: a stalled CDN fails within this.
 READ_TIMEOUT = 30.0
 MAX_REDIRECTS = 10
-# Hosters reject urllib3's own User-Agent; used only if the resolver stored none.
+# Hosters reject Python's own User-Agent; used only if the resolver stored none.
 DEFAULT_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # A small redirect body is read so the connection can be reused; a bigger one is not worth it.
 _DRAIN_LIMIT = 64 * 1024
+# At most what http.client's buffered reader holds: more would be read through Python.
+_LEAD = 8 * 1024
+# zlib's window bits: gzip framing, zlib framing, no framing (some servers' "deflate").
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Stored resolver headers we never forward: framing and range are ours to decide.
 _NOT_FORWARDED = frozenset(
     {
@@ -76,45 +83,40 @@ class BodyInterrupted(UpstreamError):
     """The connection failed after the response head, while reading the body."""
 
 
-_manager: urllib3.PoolManager | None = None
-
-
-def pool() -> urllib3.PoolManager:
-    """This process's connection pools (created lazily: after gunicorn forks and patches)."""
-    global _manager
-    if _manager is None:
-        manager = urllib3.PoolManager(num_pools=64, maxsize=64, block=False, retries=False)
-        manager.pool_classes_by_scheme = dict(ssrf.POOL_CLASSES)
-        _manager = manager
-    return _manager
-
-
 class Upstream:
     """One upstream response whose body has not been read yet."""
 
-    def __init__(self, response: BaseHTTPResponse, url: str) -> None:
+    def __init__(
+        self, conn: connections.Connection, response: http.client.HTTPResponse, url: str
+    ) -> None:
+        self.conn = conn
         self.response = response
         self.url = url  # after redirects
         self._done = False
+        # Body bytes still to come when the length is known (http.client's count: 0 for
+        # HEAD, 204 and 304; None for chunked or until-close bodies).
+        self._left: int | None = response.length
         self._head = b""  # read by read_head(), not yet handed on
         self._head_decoded = False
         self._head_read = False
+        self._decoded: Iterator[bytes] | None = None
 
     @property
     def status(self) -> int:
         return self.response.status
 
     def header(self, name: str) -> str | None:
-        value = self.response.headers.get(name)
-        return None if value is None else str(value)
+        return self.response.getheader(name)
 
     def content_length(self) -> int | None:
         value = self.header("Content-Length")
         return int(value) if value is not None and value.strip().isdigit() else None
 
     def is_encoded(self) -> bool:
-        encoding = (self.header("Content-Encoding") or "identity").strip().lower()
-        return encoding != "identity"
+        return self._encoding() != "identity"
+
+    def _encoding(self) -> str:
+        return (self.header("Content-Encoding") or "identity").strip().lower()
 
     def read_head(self, size: int) -> bytes:
         """The first bytes of the body (decoded if encoded), kept for the reads that follow.
@@ -125,17 +127,12 @@ class Upstream:
             return self._head
         self._head_read = True
         self._head_decoded = self.is_encoded()
+        pieces = self._decoded_pieces() if self._head_decoded else self._raw_pieces(size)
         parts: list[bytes] = []
         wanted = size
-        try:
-            while wanted > 0 and (
-                chunk := self.response.read1(wanted, decode_content=self._head_decoded)
-            ):
-                parts.append(chunk)
-                wanted -= len(chunk)
-        except (HTTPError, OSError) as exc:
-            self.abort()
-            raise BodyInterrupted(f"{_host(self.url)}: body cut off: {exc}") from exc
+        while wanted > 0 and (piece := next(pieces, b"")):
+            parts.append(piece)
+            wanted -= len(piece)
         self._head = b"".join(parts)
         return self._head
 
@@ -147,19 +144,15 @@ class Upstream:
             raise BodyTooLarge(f"{_host(self.url)} sent {declared} bytes, more than {limit}")
         if self._head and not self._head_decoded and self.is_encoded():
             raise RuntimeError("read_head() took raw bytes of an encoded body")
-        parts: list[bytes] = [self._head]
-        size = len(self._head)
-        self._head = b""
-        try:
-            while chunk := self.response.read1(CHUNK, decode_content=True):
-                size += len(chunk)
-                if size > limit:
-                    self.abort()
-                    raise BodyTooLarge(f"{_host(self.url)} sent more than {limit} bytes")
-                parts.append(chunk)
-        except (HTTPError, OSError) as exc:
-            self.abort()
-            raise BodyInterrupted(f"{_host(self.url)}: body cut off: {exc}") from exc
+        parts: list[bytes] = []
+        size = 0
+        head, self._head = self._head, b""
+        for piece in itertools.chain([head], self._decoded_pieces()):
+            size += len(piece)
+            if size > limit:
+                self.abort()
+                raise BodyTooLarge(f"{_host(self.url)} sent more than {limit} bytes")
+            parts.append(piece)
         self.release()
         return b"".join(parts)
 
@@ -170,26 +163,103 @@ class Upstream:
         if self._head:
             head, self._head = self._head, b""
             yield head
+        yield from self._raw_pieces(CHUNK)
+        self.release()
+
+    def _raw_pieces(self, size: int) -> Iterator[bytes]:
+        """The body as sent, in reads of up to `size` bytes; BodyInterrupted if it is
+        cut short (http.client itself notices that only for chunked bodies)."""
         try:
-            while chunk := self.response.read1(CHUNK, decode_content=False):
+            while chunk := self.response.read1(size):
+                if self._left is not None:
+                    self._left -= len(chunk)
                 yield chunk
-        except (HTTPError, OSError) as exc:
+        except (http.client.HTTPException, OSError) as exc:
             self.abort()
             raise BodyInterrupted(f"{_host(self.url)}: body cut off: {exc}") from exc
+        if self._left:
+            self.abort()
+            raise BodyInterrupted(f"{_host(self.url)}: body cut off {self._left} bytes short")
+
+    def _decoded_pieces(self) -> Iterator[bytes]:
+        """The body with its Content-Encoding undone, one generator for all reads."""
+        if self._decoded is None:
+            wbits = _WBITS.get(self._encoding())
+            raw = self._raw_pieces(CHUNK)
+            # An encoding we cannot undo passes through as sent (the caller sees junk).
+            self._decoded = raw if wbits is None else self._inflate(raw, wbits)
+        return self._decoded
+
+    def _inflate(self, raw: Iterator[bytes], wbits: int) -> Iterator[bytes]:
+        inflater = zlib.decompressobj(wbits)
+        started = ended = False
+        for data in raw:
+            while data:
+                try:
+                    # In bounded steps: a few compressed bytes may inflate to gigabytes.
+                    piece = inflater.decompress(data, CHUNK)
+                except zlib.error as exc:
+                    if ended:
+                        break  # junk after a complete body: ignored, as browsers do
+                    if not started and wbits == zlib.MAX_WBITS:
+                        wbits = -zlib.MAX_WBITS  # "deflate" sent without its zlib framing
+                        inflater = zlib.decompressobj(wbits)
+                        continue
+                    self.abort()
+                    raise BodyInterrupted(f"{_host(self.url)}: undecodable body: {exc}") from exc
+                started = True
+                data = inflater.unconsumed_tail
+                if inflater.eof:
+                    ended = True
+                    data = inflater.unused_data  # another gzip member, or junk
+                    inflater = zlib.decompressobj(wbits)
+                if piece:
+                    yield piece
+        if tail := inflater.flush():
+            yield tail
+
+    def can_splice(self) -> bool:
+        """Whether the rest of the body may bypass Python (see splice_rest)."""
+        return bool(self._left) and not self.conn.tls and not self.is_encoded()
+
+    def take_buffered(self) -> bytes:
+        """Before splice_rest: the body bytes already read (head) or buffered by http.client."""
+        head, self._head = self._head, b""
+        # read1 returns what the buffer holds, and reads no more than one buffer's worth
+        # when it is empty: the bytes that came with the response head.
+        return head + next(self._raw_pieces(_LEAD), b"")
+
+    def splice_rest(self, sink: socket.socket) -> int:
+        """Send the rest of the body (can_splice() said yes) to `sink` in the kernel and
+        return the connection to the pool; the number of bytes sent.
+
+        BodyInterrupted when upstream failed; an OSError when the client went away.
+        """
+        remaining = self._left or 0
+        try:
+            splice.move(self.response.fileno(), sink, remaining, READ_TIMEOUT)
+        except splice.SourceCut as exc:
+            self.abort()
+            raise BodyInterrupted(f"{_host(self.url)}: body cut off: {exc}") from exc
+        self._left = 0
         self.release()
+        return remaining
 
     def release(self) -> None:
         """Body fully read: the connection goes back to the pool for the next request."""
         if not self._done:
             self._done = True
-            self.response.release_conn()
+            # http.client ends a response read to its end, but not one whose last bytes
+            # came through read1 or were spliced: closing it (not the connection) does.
+            self.response.close()
+            connections.give_back(self.conn)
 
     def abort(self) -> None:
         """Close the connection: unread body bytes must never reach the next request."""
         if not self._done:
             self._done = True
             self.response.close()
-            self.response.release_conn()
+            self.conn.close()
 
 
 def open_url(
@@ -208,13 +278,13 @@ def open_url(
     request_headers = _request_headers(headers, range_header, if_range, accept_gzip)
     for _hop in range(MAX_REDIRECTS + 1):
         ssrf.check_url(url)
-        response = _send(method, url, request_headers)
-        location = response.headers.get("Location")
-        if response.status not in _REDIRECTS or not location:
-            return Upstream(response, url)
-        _discard(Upstream(response, url))
+        answer = _send(method, url, request_headers)
+        location = answer.header("Location")
+        if answer.status not in _REDIRECTS or not location:
+            return answer
+        _discard(answer)
         target = urldefrag(urljoin(url, location.strip())).url
-        if response.status == 303 and method != "HEAD":
+        if answer.status == 303 and method != "HEAD":
             method = "GET"
         if _origin(target) != _origin(url):
             # Cookies and credentials were given for the hoster's host, not the next one.
@@ -250,21 +320,20 @@ def _set_header(headers: dict[str, str], name: str, value: str) -> None:
     headers[name] = value
 
 
-def _send(method: str, url: str, headers: Mapping[str, str]) -> BaseHTTPResponse:
+def _send(method: str, url: str, headers: Mapping[str, str]) -> Upstream:
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.hostname or "", parts.port or _DEFAULT_PORTS[parts.scheme])
+    conn = connections.take(key, CONNECT_TIMEOUT, READ_TIMEOUT)
     try:
-        return pool().urlopen(
-            method,
-            url,
-            headers=dict(headers),
-            redirect=False,
-            retries=False,
-            preload_content=False,
-            decode_content=False,
-            assert_same_host=False,
-            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
-        )
-    except HTTPError as exc:
-        raise Unreachable(f"{_host(url)}: {exc}") from exc
+        # urllib3's parse_url percent-encodes what may not be sent as is (spaces, ...).
+        conn.request(method, parse_url(url).request_uri, headers=dict(headers))
+        return Upstream(conn, conn.getresponse(), url)
+    except (http.client.HTTPException, OSError) as exc:
+        conn.close()
+        raise Unreachable(f"{_host(url)}: {str(exc) or type(exc).__name__}") from exc
+    except BaseException:  # BlockedTarget from connecting, among others
+        conn.close()
+        raise
 
 
 def _discard(upstream: Upstream) -> None:

@@ -8,7 +8,7 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.http import require_http_methods
 
-from strm import proxy, signing
+from strm import proxy, signing, splice
 from strm.stream_urls import identity_from_query
 
 
@@ -42,6 +42,7 @@ def _client(request: HttpRequest) -> proxy.ClientRequest:
         range=request.headers.get("Range"),
         if_range=request.headers.get("If-Range"),
         hls_query=proxy.hls_query(request.GET.dict()),
+        sink=splice.client_socket(request.META),
     )
 
 
@@ -65,4 +66,7 @@ def _release_database() -> None:
 
 
 def _plain(status: int, message: str) -> HttpResponse:
-    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+    body = (message + "\n").encode()
+    response = HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
+    response["Content-Length"] = str(len(body))  # served without CommonMiddleware (wsgi.py)
+    return response

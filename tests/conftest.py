@@ -6,6 +6,7 @@ import pytest
 
 from anibridge_site.redis_client import get_redis
 from qbshim.table import TABLE
+from strm import cache as strm_cache
 
 # The network guard fails any test that tries to leave loopback; the fake web gives
 # tests the sites, hosters, CDN and SkyHook on loopback; the resilience recorder prints
@@ -16,7 +17,9 @@ pytest_plugins = ["tests.netguard", "tests.fakeweb.fixtures", "tests.resilience.
 @pytest.fixture(autouse=True)
 def fresh_redis() -> Iterator[None]:
     """Each test starts with the process's private Redis empty (queues, cache, presence)
-    and no per-process torrent table (rolled-back test transactions reuse revisions)."""
+    and no per-process torrent table (rolled-back test transactions reuse revisions) or
+    remembered STRM resolutions."""
     get_redis().flushall()
     TABLE.clear()
+    strm_cache.forget_all()
     yield

@@ -4,8 +4,12 @@ answers, and the URL plumbing between a rewritten playlist and the Django test c
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +19,9 @@ from django.test import Client
 
 from catalog.identity import EpisodeIdentity
 from strm.models import StrmUrlMapping
+from tests.environment import free_port
 from tests.fakeweb.server import FakeServer, Request, Response, Traffic
+from tests.processes import Proc, process_env, wait_until
 
 SECRET = "strm-test-secret"
 BASE = "http://testserver"
@@ -113,3 +119,44 @@ def _call(
     else:
         body = bytes(response.content)  # type: ignore[attr-defined]
     return status, dict(response.headers), body  # type: ignore[attr-defined]
+
+
+@contextmanager
+def proxy_server(log: Path, **env: str) -> Iterator[str]:
+    """gunicorn with 2 gevent workers (production settings, tests/strm_gunicorn_conf.py)
+    serving the app in proxy mode on a free port, `env` added; yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings_env = {
+        "ANIBRIDGE_HOST": "127.0.0.1",
+        "ANIBRIDGE_PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "LOG_LEVEL": "INFO",
+        "STRM_PROXY_MODE": "proxy",
+        "STRM_PUBLIC_BASE_URL": base,
+        "STRM_PROXY_AUTH": "token",
+        "STRM_PROXY_SECRET": SECRET,
+        "STRM_PROXY_UPSTREAM_ALLOWLIST": "127.0.0.1",
+    }
+    args = [sys.executable, "-m", "gunicorn", "-c", "tests/strm_gunicorn_conf.py"]
+    proc = Proc([*args, "anibridge_site.wsgi"], process_env(**{**settings_env, **env}), log)
+    try:
+        # Connecting before gunicorn listens could self-connect to the ephemeral port.
+        booted = lambda: "Booting worker" in proc.output() or proc.popen.poll() is not None  # noqa: E731
+        wait_until(booted, 30, "gunicorn to listen")
+        wait_until(lambda: _answers(port) or proc.popen.poll() is not None, 30, "gunicorn")
+        if proc.popen.poll() is not None:
+            raise AssertionError("gunicorn exited at start:\n" + proc.output()[-3000:])
+        yield base
+    finally:
+        proc.stop()
+        print(proc.output()[-6000:])  # shown by pytest when a test of the module failed
+
+
+def _answers(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/strm/stream")
+        return conn.getresponse().status == 400
+    except OSError:
+        return False

@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,10 +22,10 @@ import pytest
 
 from catalog.identity import EpisodeIdentity
 from strm.stream_urls import stream_url
-from tests.environment import free_port
+from tests import strm_helpers
 from tests.fakeweb import FakeWeb
-from tests.processes import Proc, process_env, wait_until
-from tests.strm_helpers import SECRET, store_resolution, use_proxy_config
+from tests.processes import wait_until
+from tests.strm_helpers import store_resolution, use_proxy_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -48,42 +47,9 @@ def proxy_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     """gunicorn (2 gevent workers) serving the app on a free port; yields its base URL."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = process_env(
-        ANIBRIDGE_HOST="127.0.0.1",
-        ANIBRIDGE_PORT=str(port),
-        WEB_CONCURRENCY="2",
-        LOG_LEVEL="INFO",
-        STRM_PROXY_MODE="proxy",
-        STRM_PUBLIC_BASE_URL=base,
-        STRM_PROXY_AUTH="token",
-        STRM_PROXY_SECRET=SECRET,
-        **fakeweb_session.app_env(),
-    )
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    args = [sys.executable, "-m", "gunicorn", "-c", "anibridge_site/gunicorn.conf.py"]
-    proc = Proc([*args, "anibridge_site.wsgi"], env, log)
-    try:
-        # Connecting before gunicorn listens could self-connect to the ephemeral port.
-        booted = lambda: "Booting worker" in proc.output() or proc.popen.poll() is not None  # noqa: E731
-        wait_until(booted, 30, "gunicorn to listen")
-        wait_until(lambda: _answers(port) or proc.popen.poll() is not None, 30, "gunicorn")
-        if proc.popen.poll() is not None:
-            raise AssertionError("gunicorn exited at start:\n" + proc.output()[-3000:])
+    with strm_helpers.proxy_server(log, **fakeweb_session.app_env()) as base:
         yield base
-    finally:
-        proc.stop()
-        print(proc.output()[-6000:])  # shown by pytest when a test of this module failed
-
-
-def _answers(port: int) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("GET", "/strm/stream")
-        return conn.getresponse().status == 400
-    except OSError:
-        return False
 
 
 @pytest.fixture

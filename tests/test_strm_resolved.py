@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -53,11 +55,50 @@ def test_reads_the_cache_then_the_mapping_then_resolves(web: FakeWeb) -> None:
     assert row.resolved_headers == first.headers and row.resolved_at == first.resolved_at
     assert row.strm_path == "/media/Kaiju Academy/S01E01.strm"  # the writer's field survives
 
+    cache.forget_all()  # what this process remembers; as in another process
     assert resolved.current(KAIJU) == first  # from Redis
     get_redis().flushall()
+    cache.forget_all()
     assert resolved.current(KAIJU) == first  # from the row, and back into Redis
     assert django_cache.get(cache.identity_key(KAIJU))["url"] == first.url
     assert resolves(web) == 1
+
+
+def redis_reads() -> int:
+    stats = get_redis().info("commandstats")
+    return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+
+@pytest.mark.django_db
+def test_a_playback_reads_its_resolution_from_redis_once_per_few_seconds(
+    web: FakeWeb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = resolved.current(KAIJU)
+    before = redis_reads()
+    assert all(resolved.current(KAIJU) == first for _ in range(5))
+    assert redis_reads() == before  # remembered in this process
+    monkeypatch.setattr(cache, "MEMO_SECONDS", 0.05)
+    cache.forget_all()
+    resolved.current(KAIJU)
+    time.sleep(0.1)
+    assert resolved.current(KAIJU) == first
+    assert redis_reads() == before + 2  # once to remember, once after it expired
+
+
+@pytest.mark.django_db
+def test_refresh_failure_and_invalidate_forget_the_remembered_resolution(web: FakeWeb) -> None:
+    stale = resolved.current(KAIJU)
+    fresh = resolved.refresh(KAIJU, stale=stale)
+    assert resolved.current(KAIJU) == fresh
+    # Another process re-resolved meanwhile; a failure here makes us read what it stored.
+    newer = dataclasses.replace(fresh, url=fresh.url + "&newer", resolved_at=timezone.now())
+    django_cache.set(cache.identity_key(KAIJU), newer.to_cache())
+    assert resolved.current(KAIJU) == fresh
+    resolved.record_failure(KAIJU, 403, "cdn answered 403")
+    assert resolved.current(KAIJU) == newer
+    resolved.invalidate(KAIJU)
+    assert resolved.current(KAIJU).version not in (fresh.version, newer.version)
+    assert resolves(web) == 3
 
 
 @pytest.mark.django_db
@@ -68,6 +109,7 @@ def test_cache_ttl_expires_redis_and_the_mapping_alike(
     assert get_redis().ttl(django_cache.make_key(cache.identity_key(KAIJU))) == -1  # 0 = forever
     use_proxy_config(monkeypatch, strm_proxy_cache_ttl_seconds=60)
     get_redis().flushall()
+    cache.forget_all()  # remembered for seconds only: the TTL is minutes
     StrmUrlMapping.objects.update(resolved_at=timezone.now() - timedelta(minutes=2))
     second = resolved.current(KAIJU)
     assert second.url != first.url and resolves(web) == 2

@@ -36,7 +36,7 @@ from catalog.identity import EpisodeIdentity
 from catalog.magnet import build_magnet
 from downloads.models import Job
 from qbshim.models import Category, ClientTask
-from strm import hls, proxy, ssrf
+from strm import cache, hls, proxy, ssrf
 from strm.hls import Locator
 from strm.proxy import MAX_PLAYLIST_DEPTH
 from strm.signing import (
@@ -880,6 +880,7 @@ class HostileOrigin:
         self.cases += 1
         get_redis().flushall()
         proxy._memo.clear()
+        cache.forget_all()
         url = self.origin.serve(f"/c{self.cases}/index.m3u8", body, content_type, **headers)
         store_resolution(FUZZ, url)
         return url
@@ -1089,6 +1090,7 @@ def test_cyclic_and_deeply_nested_variant_playlists_end_in_a_502(hostile: Hostil
     outcomes = []
     for entry in ("/cyc/m.m3u8", "/deep/l0.m3u8"):
         get_redis().flushall()
+        cache.forget_all()
         store_resolution(FUZZ, origin.url(entry))
         before = origin.traffic.total("origin")
         hops, status = follow_first_uri(hostile, 500)
