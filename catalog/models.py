@@ -81,5 +81,11 @@ class EpisodeAvailability(EpisodeFields):
         """Younger than `ttl_hours`; a negative result also younger than
         AVAILABILITY_UNAVAILABLE_TTL_HOURS (a dub appears, a hoster recovers)."""
         if not self.available:
-            ttl_hours = min(ttl_hours, settings.CONFIG.availability_unavailable_ttl_hours)
+            ttl_hours = min(ttl_hours, unavailable_ttl_hours())
         return timezone.now() - self.checked_at < timedelta(hours=ttl_hours)
+
+
+def unavailable_ttl_hours() -> float:
+    """How long a "not available" probe result is trusted (see is_fresh)."""
+    cfg = settings.CONFIG
+    return min(cfg.availability_ttl_hours, cfg.availability_unavailable_ttl_hours)

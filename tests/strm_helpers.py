@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import re
+import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +30,32 @@ BASE = "http://testserver"
 PROXY_URI = re.compile(r"(?:https?://[^/\s\"]+)?/strm/proxy/[^\s\"]+")
 
 Handler = Callable[[Request], Response]
+
+
+class Listener:
+    """Counts TCP connections to one loopback address: a refused target must get none."""
+
+    def __init__(self, host: str, port: int = 0) -> None:
+        self.sock = socket.create_server((host, port))
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def url(self, path: str = "/x.ts") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def use_proxy_config(monkeypatch: pytest.MonkeyPatch, **changes: object) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +20,7 @@ from strm import ssrf, upstream
 from strm.ssrf import AddressPolicy, BlockedTarget, is_public_address
 from strm.stream_urls import stream_url
 from tests.fakeweb.server import Request, Response, redirect
-from tests.strm_helpers import Origin, get, store_resolution, use_proxy_config
+from tests.strm_helpers import Listener, Origin, get, store_resolution, use_proxy_config
 
 IDENTITY = EpisodeIdentity("aniworld.to", "kaiju-academy", 1, 1, "German Dub", "VOE")
 
@@ -107,28 +106,6 @@ def test_only_http_and_https_urls_with_a_host_are_fetched(url: str) -> None:
 
 
 # --- the address actually connected to -----------------------------------------------------
-
-
-class Listener:
-    """Counts TCP connections on one loopback address."""
-
-    def __init__(self, host: str, port: int = 0) -> None:
-        self.sock = socket.create_server((host, port))
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from catalog import lookup, numbering, skyhook, specials
 from catalog.identity import EpisodeIdentity
 from catalog.magnet import Mode, build_magnet, info_hash
-from catalog.models import EpisodeAvailability
+from catalog.models import EpisodeAvailability, unavailable_ttl_hours
 from catalog.naming import build_release_name
 from catalog.tasks import enqueue_probe
 from torznab.feed import Item
@@ -294,9 +294,7 @@ def _known(identities: Iterable[EpisodeIdentity]) -> dict[EpisodeIdentity, Known
 def _aged_negatives(found: dict[EpisodeIdentity, Known]) -> list[EpisodeIdentity]:
     """Negative results older than AVAILABILITY_UNAVAILABLE_TTL_HOURS: a dub may have
     come out or a hoster recovered (EpisodeAvailability.is_fresh, same rule)."""
-    cfg = settings.CONFIG
-    hours = min(cfg.availability_ttl_hours, cfg.availability_unavailable_ttl_hours)
-    before = timezone.now() - timedelta(hours=hours)
+    before = timezone.now() - timedelta(hours=unavailable_ttl_hours())
     return [
         i
         for i, row in found.items()

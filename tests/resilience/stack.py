@@ -16,14 +16,18 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+import pytest
 import redis
 
 from tests.environment import start_redis
 from tests.processes import Proc, process_env, wait_until
+from tests.strm_helpers import SECRET, use_proxy_config
 
 PRODUCTION_GUNICORN_CONFIG = "anibridge_site/gunicorn.conf.py"
 # Production's settings with short upstream timeouts (tests/resilience/gunicorn_test_conf.py).
@@ -236,3 +240,25 @@ def local_part(url: str) -> str:
     """Path and query of `url`, for a request on an open connection."""
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@contextmanager
+def proxy_web(
+    log_dir: Path, monkeypatch: pytest.MonkeyPatch, *, workers: int = 1, **env: str
+) -> Iterator[WebServer]:
+    """A running WebServer in STRM proxy mode with signed URLs, and this process's
+    config to match (so tests can build the URLs the server accepts)."""
+    server = WebServer(log_dir, {}, workers=workers)
+    server.env.update(
+        STRM_PROXY_MODE="proxy",
+        STRM_PROXY_AUTH="token",
+        STRM_PROXY_SECRET=SECRET,
+        STRM_PUBLIC_BASE_URL=server.base_url,
+        **env,
+    )
+    use_proxy_config(monkeypatch, strm_public_base_url=server.base_url)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

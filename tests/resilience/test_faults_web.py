@@ -23,8 +23,8 @@ from catalog.identity import EpisodeIdentity
 from strm.stream_urls import stream_url
 from tests.fakeweb.server import file_response
 from tests.resilience.record import record
-from tests.resilience.stack import WebServer, local_part
-from tests.strm_helpers import SECRET, Origin, store_resolution, use_proxy_config
+from tests.resilience.stack import WebServer, local_part, proxy_web
+from tests.strm_helpers import Origin, store_resolution
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -109,20 +109,8 @@ def origin_file(tmp_path: Path) -> Iterator[tuple[str, bytes]]:
 
 @pytest.fixture
 def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebServer]:
-    server = WebServer(tmp_path, {})
-    server.env.update(
-        STRM_PROXY_MODE="proxy",
-        STRM_PROXY_AUTH="token",
-        STRM_PROXY_SECRET=SECRET,
-        STRM_PUBLIC_BASE_URL=server.base_url,
-        STRM_PROXY_UPSTREAM_ALLOWLIST="127.0.0.1",
-    )
-    use_proxy_config(monkeypatch, strm_public_base_url=server.base_url)
-    server.start()
-    try:
+    with proxy_web(tmp_path, monkeypatch, STRM_PROXY_UPSTREAM_ALLOWLIST="127.0.0.1") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_a_player_continues_its_stream_across_web_restarts(

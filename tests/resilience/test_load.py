@@ -29,8 +29,7 @@ from catalog.models import EpisodeAvailability
 from strm.stream_urls import stream_url
 from tests.fakeweb import FakeWeb
 from tests.resilience.record import record
-from tests.resilience.stack import WebServer, get, hls_uris, local_part, post
-from tests.strm_helpers import SECRET, use_proxy_config
+from tests.resilience.stack import WebServer, get, hls_uris, local_part, post, proxy_web
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -171,21 +170,11 @@ def _cached_episode() -> None:
 def web(
     fakeweb: FakeWeb, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[WebServer]:
-    server = WebServer(tmp_path_factory.mktemp("load"), {}, workers=2)
-    server.env.update(
-        fakeweb.app_env(),
-        STRM_PROXY_MODE="proxy",
-        STRM_PROXY_AUTH="token",
-        STRM_PROXY_SECRET=SECRET,
-        STRM_PUBLIC_BASE_URL=server.base_url,
-        LOG_LEVEL="WARNING",
-    )
-    use_proxy_config(monkeypatch, strm_public_base_url=server.base_url)
-    server.start()
-    try:
+    log_dir = tmp_path_factory.mktemp("load")
+    with proxy_web(
+        log_dir, monkeypatch, workers=2, **fakeweb.app_env(), LOG_LEVEL="WARNING"
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _percentile(values: list[float], p: float) -> float:

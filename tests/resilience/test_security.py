@@ -16,7 +16,6 @@ import ipaddress
 import logging
 import socket
 import textwrap
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from strm.ssrf import AddressPolicy, BlockedTarget, is_public_address
 from strm.stream_urls import proxy_prefix, stream_url
 from tests.fakeweb.server import Request, Response, redirect
 from tests.resilience.record import record
-from tests.strm_helpers import Origin, get, store_resolution, use_proxy_config
+from tests.strm_helpers import Listener, Origin, get, store_resolution, use_proxy_config
 from torznab import views as torznab_views
 
 pytestmark = pytest.mark.django_db
@@ -72,29 +71,6 @@ def secured(monkeypatch: pytest.MonkeyPatch) -> None:
         qbit_password=QBIT_PASSWORD,
         indexer_api_key=INDEXER_KEY,
     )
-
-
-class Listener:
-    """Counts TCP connections to one loopback address: a refused target must get none."""
-
-    def __init__(self, host: str) -> None:
-        self.sock = socket.create_server((host, 0))
-        self.host = host
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-    def url(self, path: str = "/x.ts") -> str:
-        return f"http://{self.host}:{self.port}{path}"
 
 
 @pytest.fixture
@@ -335,13 +311,6 @@ def test_secrets_never_reach_the_logs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    use_proxy_config(monkeypatch, strm_proxy_secret=STRM_SECRET)
-    configure(
-        monkeypatch,
-        qbit_username=QBIT_USER,
-        qbit_password=QBIT_PASSWORD,
-        indexer_api_key=INDEXER_KEY,
-    )
     # qB: wrong and right logins, credentials in headers, in the wrong field, refused calls.
     client.post(f"{API}/auth/login", {"username": QBIT_USER, "password": QBIT_PASSWORD + "x"})
     client.post(f"{API}/auth/login", {"username": QBIT_PASSWORD, "password": QBIT_PASSWORD})
