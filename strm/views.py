@@ -1,48 +1,100 @@
-"""HTTP views of the STRM proxy: parse the request, call strm.proxy, render its reply."""
+"""HTTP front ends of the STRM proxy: parse the request, call strm.proxy, render its reply.
+
+`entry_reply` and `token_reply` decide every answer. Two front ends render them:
+- the Django views below: URL names, the test client, a server other than gunicorn;
+- `serve`, the plain WSGI callable anibridge_site/wsgi.py puts before Django. ffmpeg
+  asks one proxy URL every few seconds per playback (segments, Range seeks), and
+  Django's request cycle around these signed media URLs (request object, URL
+  resolving, signals, response object) cost ~10% of serving a 2 MiB segment
+  (bench/bench_strm_proxy.py) while doing nothing for them: no sessions, no CSRF, no
+  templates. Paths it does not recognise exactly go to Django as before.
+"""
 
 from __future__ import annotations
 
+import logging
 import posixpath
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from typing import Any
 
 from django.db import connections
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
-from django.views.decorators.http import require_http_methods
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    QueryDict,
+    StreamingHttpResponse,
+)
 
 from strm import proxy, signing, splice
-from strm.stream_urls import identity_from_query
+from strm.stream_urls import PROXY_PATH, STREAM_PATH, identity_from_query
+
+log = logging.getLogger(__name__)
+
+_METHODS = ("GET", "HEAD")
 
 
-@require_http_methods(["GET", "HEAD"])
-def stream(request: HttpRequest) -> HttpResponseBase:
+def entry_reply(query: Mapping[str, str], client: proxy.ClientRequest) -> proxy.Reply:
     """The entry URL of a .strm file: `/strm/stream?site&slug&s&e&lang[&provider]&sig`."""
-    query = request.GET.dict()
+    if client.method not in _METHODS:
+        return _not_allowed()
     try:
         identity = identity_from_query(query)
     except ValueError as exc:
         return _plain(400, f"bad stream URL: {exc}")
     if not signing.entry_authorized(identity, query):
         return _plain(403, "stream URL signature or apikey does not match; rewrite the .strm file")
-    return _render(proxy.serve_entry(identity, _client(request)))
+    return proxy.serve_entry(identity, client)
 
 
-@require_http_methods(["GET", "HEAD"])
-def proxied(request: HttpRequest, token: str, name: str) -> HttpResponseBase:
+def token_reply(token: str, name: str, client: proxy.ClientRequest) -> proxy.Reply:
     """A URI of a rewritten playlist: `/strm/proxy/<token>/<name>.<ext>`."""
+    if client.method not in _METHODS:
+        return _not_allowed()
     try:
         target = signing.decode_token(token)
     except signing.BadToken as exc:
         return _plain(403, str(exc))
     extension = posixpath.splitext(name)[1].lower()
-    return _render(proxy.serve_token(target, _client(request), extension))
+    return proxy.serve_token(target, client, extension)
 
 
-def _client(request: HttpRequest) -> proxy.ClientRequest:
+def client_request(
+    method: str,
+    query: Mapping[str, str],
+    range_header: str | None,
+    if_range: str | None,
+    sink: Any = None,
+) -> proxy.ClientRequest:
     return proxy.ClientRequest(
-        method=request.method or "GET",
-        range=request.headers.get("Range"),
-        if_range=request.headers.get("If-Range"),
-        hls_query=proxy.hls_query(request.GET.dict()),
-        sink=splice.client_socket(request.META),
+        method=method,
+        range=range_header,
+        if_range=if_range,
+        hls_query=proxy.hls_query(dict(query)),
+        sink=sink,
+    )
+
+
+# --- Django ---------------------------------------------------------------------------
+
+
+def stream(request: HttpRequest) -> HttpResponseBase:
+    query = request.GET.dict()
+    return _render(entry_reply(query, _client(request, query)))
+
+
+def proxied(request: HttpRequest, token: str, name: str) -> HttpResponseBase:
+    return _render(token_reply(token, name, _client(request, request.GET.dict())))
+
+
+def _client(request: HttpRequest, query: Mapping[str, str]) -> proxy.ClientRequest:
+    return client_request(
+        request.method or "GET",
+        query,
+        request.headers.get("Range"),
+        request.headers.get("If-Range"),
+        splice.client_socket(request.META),
     )
 
 
@@ -52,21 +104,72 @@ def _render(reply: proxy.Reply) -> HttpResponseBase:
         response = HttpResponse(reply.body, status=reply.status)
     else:
         response = StreamingHttpResponse(reply.body, status=reply.status)
-        _release_database()
+        release_database()
     for name, value in reply.headers.items():
         response[name] = value
     return response
 
 
-def _release_database() -> None:
+# --- plain WSGI -----------------------------------------------------------------------
+
+
+def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+    """The answer to a proxy URL, or None for any other path (then Django's)."""
+    path = environ.get("PATH_INFO", "")
+    if path == STREAM_PATH:
+        token = name = ""
+    elif path.startswith(PROXY_PATH + "/") and path.isascii():
+        token, _, name = path[len(PROXY_PATH) + 1 :].partition("/")
+        if not token or not name or "/" in name:
+            return None  # not a URL of ours: Django's 404
+    else:
+        return None
+    # As Django's request.GET would have them: UTF-8, the last of repeated names.
+    query = QueryDict(environ.get("QUERY_STRING", "").encode("iso-8859-1")).dict()
+    client = client_request(
+        environ.get("REQUEST_METHOD", "GET"),
+        query,
+        environ.get("HTTP_RANGE"),
+        environ.get("HTTP_IF_RANGE"),
+        splice.client_socket(environ),
+    )
+    try:
+        reply = token_reply(token, name, client) if token else entry_reply(query, client)
+    except Exception:  # as Django would: a 500 and a logged traceback, the worker lives on
+        log.exception("strm: internal error serving %s", path)
+        reply = _plain(500, "internal error in the STRM proxy; see the AniBridge log")
+    finally:
+        # Request greenlets do not live on to reuse a connection: close what was opened.
+        release_database()
+    status = f"{reply.status} {_phrase(reply.status)}"
+    start_response(status, list(reply.headers.items()))
+    return [reply.body] if isinstance(reply.body, bytes) else reply.body
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+# --- both -----------------------------------------------------------------------------
+
+
+def release_database() -> None:
     """A stream may last hours: it must not hold a database connection all along."""
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:  # a test's transaction is not ours to end
             connection.close()
 
 
-def _plain(status: int, message: str) -> HttpResponse:
+def _not_allowed() -> proxy.Reply:
+    reply = _plain(405, "only GET and HEAD are allowed here")
+    reply.headers["Allow"] = ", ".join(_METHODS)
+    return reply
+
+
+def _plain(status: int, message: str) -> proxy.Reply:
     body = (message + "\n").encode()
-    response = HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
-    response["Content-Length"] = str(len(body))  # served without CommonMiddleware (wsgi.py)
-    return response
+    headers = {"Content-Type": "text/plain; charset=utf-8", "Content-Length": str(len(body))}
+    return proxy.Reply(status, headers, body)

@@ -1,5 +1,6 @@
 """Shared by the tests/test_strm_*.py suites: proxy settings, an origin with hand-made
-answers, and the URL plumbing between a rewritten playlist and the Django test client."""
+answers, and the URL plumbing between a rewritten playlist and the proxy's two front
+ends (the Django views through the test client, strm.views.serve through WsgiClient)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, RequestFactory
 
+# Imported here, not when first used: it runs django.setup(), which configures logging
+# anew and would take caplog's handler away in the middle of a test.
+from anibridge_site.wsgi import application
 from catalog.identity import EpisodeIdentity
 from strm.models import StrmUrlMapping
 from tests.environment import free_port
@@ -127,12 +131,49 @@ def local_path(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def get(client: Client, url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-    """GET through the Django test client; streaming bodies are read to the end."""
+@dataclasses.dataclass
+class WsgiResponse:
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+    streaming = False
+
+
+class WsgiClient:
+    """Requests through anibridge_site.wsgi.application, as gunicorn passes them on
+    (without a socket to splice into): the proxy URLs' plain WSGI front end."""
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> WsgiResponse:
+        return self._call("GET", path, headers or {})
+
+    def head(self, path: str, headers: dict[str, str] | None = None) -> WsgiResponse:
+        return self._call("HEAD", path, headers or {})
+
+    def post(self, path: str, headers: dict[str, str] | None = None) -> WsgiResponse:
+        return self._call("POST", path, headers or {})
+
+    @staticmethod
+    def _call(method: str, path: str, headers: dict[str, str]) -> WsgiResponse:
+        environ = RequestFactory().generic(method, path, headers=headers).environ
+        started: list[tuple[str, list[tuple[str, str]]]] = []
+        body = application(environ, lambda status, items: started.append((status, items)))
+        try:
+            content = b"".join(body)
+        finally:
+            getattr(body, "close", lambda: None)()
+        status, items = started[0]
+        return WsgiResponse(int(status.split()[0]), dict(items), content)
+
+
+ProxyClient = Client | WsgiClient
+
+
+def get(client: ProxyClient, url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """GET through a test client; streaming bodies are read to the end."""
     return _call(client.get, url, headers)
 
 
-def head(client: Client, url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+def head(client: ProxyClient, url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
     return _call(client.head, url, headers)
 
 

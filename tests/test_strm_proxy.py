@@ -1,4 +1,5 @@
-"""The STRM proxy end to end through its views (Django test client), against the fake
+"""The STRM proxy end to end through both front ends of its views (the Django test
+client and the plain WSGI path gunicorn serves them through), against the fake
 CDN and hand-made origins: playlist serving (STRM-PROXY.md cases 1, 2, 4, 6, 8-12, 14),
 refresh on failure (5, 13), Range (16). SSRF (15) is in test_strm_ssrf.py; the real
 client, disconnects (17) and keep-alive concurrency (18) in test_strm_playback.py.
@@ -23,6 +24,8 @@ from tests.fakeweb import FakeWeb
 from tests.fakeweb.server import Request, Response, redirect
 from tests.strm_helpers import (
     Origin,
+    ProxyClient,
+    WsgiClient,
     get,
     head,
     proxy_uris,
@@ -66,9 +69,9 @@ def origin(fake_sites: FakeWeb, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ori
     server.stop()
 
 
-@pytest.fixture
-def client() -> Client:
-    return Client()
+@pytest.fixture(params=["django", "wsgi"])
+def client(request: pytest.FixtureRequest) -> ProxyClient:
+    return Client() if request.param == "django" else WsgiClient()
 
 
 def resolves(web: FakeWeb, hoster: str = "voe") -> int:
@@ -76,7 +79,7 @@ def resolves(web: FakeWeb, hoster: str = "voe") -> int:
     return web.counts.total(hoster)
 
 
-def playlist(client: Client, url: str) -> str:
+def playlist(client: ProxyClient, url: str) -> str:
     status, headers, body = get(client, url, Range="bytes=0-", **{"Icy-MetaData": "1"})
     assert status == 200, body
     assert headers["Content-Type"] == PLAYLIST
@@ -86,12 +89,12 @@ def playlist(client: Client, url: str) -> str:
     return body.decode()
 
 
-def variant(client: Client, identity: EpisodeIdentity, index: int = -1) -> str:
+def variant(client: ProxyClient, identity: EpisodeIdentity, index: int = -1) -> str:
     """The media playlist of one variant (default: the last, 360p) as the proxy serves it."""
     return playlist(client, proxy_uris(playlist(client, stream_url(identity)))[index])
 
 
-def media_playlist(client: Client, identity: EpisodeIdentity) -> str:
+def media_playlist(client: ProxyClient, identity: EpisodeIdentity) -> str:
     """The media playlist behind an entry, whether upstream has a master or not."""
     entry = playlist(client, stream_url(identity))
     return playlist(client, proxy_uris(entry)[0]) if "#EXT-X-STREAM-INF" in entry else entry
@@ -107,7 +110,7 @@ def cdn_file(web: FakeWeb, resource: str) -> bytes:
 
 
 def test_master_and_media_playlists_are_rewritten_to_proxy_paths(
-    web: FakeWeb, client: Client
+    web: FakeWeb, client: ProxyClient
 ) -> None:
     master = playlist(client, stream_url(TS))
     assert master.startswith("#EXTM3U\n") and "127.0.0.1" not in master
@@ -126,7 +129,7 @@ def test_master_and_media_playlists_are_rewritten_to_proxy_paths(
     assert token.chain[1].media_sequence == 1 and not token.playlist
 
 
-def test_bom_crlf_no_final_newline_and_trailing_spaces(origin: Origin, client: Client) -> None:
+def test_bom_crlf_no_final_newline_and_trailing_spaces(origin: Origin, client: ProxyClient) -> None:
     """Case 1."""
     body = (
         b"\xef\xbb\xbf#EXTM3U  \r\n#EXT-X-TARGETDURATION:2\r\n"
@@ -146,7 +149,7 @@ def test_bom_crlf_no_final_newline_and_trailing_spaces(origin: Origin, client: C
 
 
 def test_variant_without_m3u8_after_a_comment_is_routed_as_a_playlist(
-    origin: Origin, client: Client
+    origin: Origin, client: ProxyClient
 ) -> None:
     """Case 2, and case 10's extensionless text/plain playlist."""
     master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000\n# a comment\n\nplay?v=1\n"
@@ -160,7 +163,7 @@ def test_variant_without_m3u8_after_a_comment_is_routed_as_a_playlist(
 
 
 def test_relative_uris_resolve_against_the_post_redirect_url(
-    origin: Origin, client: Client
+    origin: Origin, client: ProxyClient
 ) -> None:
     """Case 4 through the proxy: ffmpeg resolves against the final URL, so do we."""
     media = (
@@ -177,7 +180,7 @@ def test_relative_uris_resolve_against_the_post_redirect_url(
     ]
 
 
-def test_segment_paths_get_extensions_ffmpeg_accepts(origin: Origin, client: Client) -> None:
+def test_segment_paths_get_extensions_ffmpeg_accepts(origin: Origin, client: ProxyClient) -> None:
     """Case 11: upstream disguises segments as .jpg/.html/.txt or uses none."""
     media = b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + b"".join(
         b"#EXTINF:2,\n" + name + b"\n" for name in (b"a.jpg", b"b.html", b"c.txt", b"d", b"e.aac")
@@ -187,7 +190,7 @@ def test_segment_paths_get_extensions_ffmpeg_accepts(origin: Origin, client: Cli
     assert names == ["a.ts", "b.ts", "c.ts", "d.ts", "e.aac"]
 
 
-def test_already_proxied_uris_are_not_wrapped_twice(origin: Origin, client: Client) -> None:
+def test_already_proxied_uris_are_not_wrapped_twice(origin: Origin, client: ProxyClient) -> None:
     """Case 14: a playlist that already points at us (a re-published proxy playlist)."""
     ours = "http://testserver/strm/proxy/sometoken.sig/seg0.ts"
     media = f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n{ours}\n#EXT-X-ENDLIST\n"
@@ -196,7 +199,7 @@ def test_already_proxied_uris_are_not_wrapped_twice(origin: Origin, client: Clie
 
 
 def test_upstream_206_for_a_playlist_becomes_200_with_the_new_length(
-    origin: Origin, client: Client
+    origin: Origin, client: ProxyClient
 ) -> None:
     """Case 9: the original passed upstream's 206/Content-Range on and ffmpeg truncated."""
     master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000\nv.m3u8\n"
@@ -212,7 +215,7 @@ def test_upstream_206_for_a_playlist_becomes_200_with_the_new_length(
 
 
 def test_upstream_sending_only_part_of_a_playlist_is_refetched_whole(
-    origin: Origin, client: Client
+    origin: Origin, client: ProxyClient
 ) -> None:
     text = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000\nv.m3u8\n"
 
@@ -228,7 +231,7 @@ def test_upstream_sending_only_part_of_a_playlist_is_refetched_whole(
 
 @pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", PLAYLIST])
 def test_html_error_page_with_200_is_a_502(
-    origin: Origin, client: Client, content_type: str
+    origin: Origin, client: ProxyClient, content_type: str
 ) -> None:
     """Case 10: at the entry and for a variant."""
     page = b"<!DOCTYPE html><html><body>Video not found</body></html>"
@@ -242,7 +245,9 @@ def test_html_error_page_with_200_is_a_502(
     assert status == 502 and b"HTML" in body
 
 
-def test_gzip_encoded_playlist_is_decoded_and_rewritten(origin: Origin, client: Client) -> None:
+def test_gzip_encoded_playlist_is_decoded_and_rewritten(
+    origin: Origin, client: ProxyClient
+) -> None:
     """Case 10."""
     master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000\nv.m3u8\n"
     store_resolution(
@@ -261,7 +266,7 @@ def test_gzip_encoded_playlist_is_decoded_and_rewritten(origin: Origin, client: 
 
 @pytest.mark.parametrize("encoding", ["identity", "gzip"])
 def test_playlist_larger_than_the_cap_is_a_502(
-    origin: Origin, client: Client, monkeypatch: pytest.MonkeyPatch, encoding: str
+    origin: Origin, client: ProxyClient, monkeypatch: pytest.MonkeyPatch, encoding: str
 ) -> None:
     """Case 10: bounded memory, whether the size is announced or only seen while reading."""
     monkeypatch.setattr(proxy, "MAX_PLAYLIST_BYTES", 64 * 1024)
@@ -275,7 +280,7 @@ def test_playlist_larger_than_the_cap_is_a_502(
 
 
 def test_single_variant_media_playlist_gets_a_master_with_measured_bandwidth(
-    origin: Origin, client: Client
+    origin: Origin, client: ProxyClient
 ) -> None:
     """Jellyfin showed "0 kbps" for a bare media playlist."""
     lines = ["#EXTM3U", "#EXT-X-TARGETDURATION:2", "#EXT-X-INDEPENDENT-SEGMENTS"]
@@ -299,7 +304,7 @@ def test_single_variant_media_playlist_gets_a_master_with_measured_bandwidth(
 
 
 def test_byte_range_media_playlist_gets_its_bandwidth_from_the_ranges(
-    origin: Origin, client: Client
+    origin: Origin, client: ProxyClient
 ) -> None:
     media = (
         b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n#EXT-X-BYTERANGE:1000@0\nall.ts\n"
@@ -312,7 +317,7 @@ def test_byte_range_media_playlist_gets_its_bandwidth_from_the_ranges(
 
 
 def test_live_playlist_passes_ll_hls_parameters_and_is_never_cached(
-    origin: Origin, client: Client
+    origin: Origin, client: ProxyClient
 ) -> None:
     """Case 12."""
     master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000\nlive.m3u8\n"
@@ -328,7 +333,9 @@ def test_live_playlist_passes_ll_hls_parameters_and_is_never_cached(
 # --- keys, init sections, byte ranges -----------------------------------------------------
 
 
-def test_aes_key_is_served_whole_even_when_asked_with_a_range(web: FakeWeb, client: Client) -> None:
+def test_aes_key_is_served_whole_even_when_asked_with_a_range(
+    web: FakeWeb, client: ProxyClient
+) -> None:
     """Case 6."""
     media = variant(client, AES)
     key_uri = next(u for u in proxy_uris(media) if u.endswith(".key"))
@@ -339,13 +346,15 @@ def test_aes_key_is_served_whole_even_when_asked_with_a_range(web: FakeWeb, clie
     assert key_requests and "range" not in key_requests[-1].headers
 
 
-def test_fmp4_init_section_and_segments_end_in_mp4(web: FakeWeb, client: Client) -> None:
+def test_fmp4_init_section_and_segments_end_in_mp4(web: FakeWeb, client: ProxyClient) -> None:
     uris = proxy_uris(variant(client, FMP4))
     assert uris[0].endswith("/init.mp4") and all(u.endswith(".mp4") for u in uris)
     assert get(client, uris[0])[2] == cdn_file(web, "hls/fmp4/360p/init.mp4")
 
 
-def test_byte_range_segments_pass_the_range_through_exactly(web: FakeWeb, client: Client) -> None:
+def test_byte_range_segments_pass_the_range_through_exactly(
+    web: FakeWeb, client: ProxyClient
+) -> None:
     """Case 8."""
     media = variant(client, BYTERANGE)
     assert "#EXT-X-BYTERANGE:" in media
@@ -378,7 +387,7 @@ def mp4(web: FakeWeb) -> bytes:
     ],
 )
 def test_range_requests_on_a_progressive_file(
-    web: FakeWeb, client: Client, mp4: bytes, range_header: str, status: int, part: slice
+    web: FakeWeb, client: ProxyClient, mp4: bytes, range_header: str, status: int, part: slice
 ) -> None:
     got, headers, body = get(client, stream_url(MP4), Range=range_header)
     assert (got, body) == (status, mp4[part])
@@ -388,12 +397,14 @@ def test_range_requests_on_a_progressive_file(
         assert headers["Content-Range"] == f"bytes {first}-{first + len(body) - 1}/{len(mp4)}"
 
 
-def test_unsatisfiable_range_is_416_with_the_size(web: FakeWeb, client: Client, mp4: bytes) -> None:
+def test_unsatisfiable_range_is_416_with_the_size(
+    web: FakeWeb, client: ProxyClient, mp4: bytes
+) -> None:
     status, headers, _ = get(client, stream_url(MP4), Range=f"bytes={len(mp4)}-")
     assert status == 416 and headers["Content-Range"] == f"bytes */{len(mp4)}"
 
 
-def test_if_range_passes_through(web: FakeWeb, client: Client, mp4: bytes) -> None:
+def test_if_range_passes_through(web: FakeWeb, client: ProxyClient, mp4: bytes) -> None:
     _, headers, _ = head(client, stream_url(MP4))
     etag = headers["ETag"]
     status, _, body = get(client, stream_url(MP4), Range="bytes=10-19", **{"If-Range": etag})
@@ -402,7 +413,9 @@ def test_if_range_passes_through(web: FakeWeb, client: Client, mp4: bytes) -> No
     assert (status, body) == (200, mp4)
 
 
-def test_head_on_every_endpoint_matches_get_without_a_body(web: FakeWeb, client: Client) -> None:
+def test_head_on_every_endpoint_matches_get_without_a_body(
+    web: FakeWeb, client: ProxyClient
+) -> None:
     for url in (stream_url(TS), stream_url(MP4)):
         status, headers, body = head(client, url, Range="bytes=0-")
         assert status in (200, 206) and body == b""
@@ -431,7 +444,7 @@ def test_head_on_every_endpoint_matches_get_without_a_body(web: FakeWeb, client:
 )
 def test_upstream_ignoring_range_is_cut_to_the_asked_range(
     origin: Origin,
-    client: Client,
+    client: ProxyClient,
     range_header: str,
     status: int,
     content_range: str | None,
@@ -444,7 +457,7 @@ def test_upstream_ignoring_range_is_cut_to_the_asked_range(
 
 
 def test_key_without_range_support_at_upstream_is_still_whole(
-    origin: Origin, client: Client
+    origin: Origin, client: ProxyClient
 ) -> None:
     media = (
         b'#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-KEY:METHOD=AES-128,URI="k,1.bin"\n'
@@ -462,7 +475,7 @@ def test_key_without_range_support_at_upstream_is_still_whole(
 
 @pytest.mark.parametrize("status", [403, 404, 410, 429, 451])
 def test_segment_failure_mid_playback_re_resolves_and_retries_before_answering(
-    web: FakeWeb, client: Client, status: int
+    web: FakeWeb, client: ProxyClient, status: int
 ) -> None:
     segments = proxy_uris(variant(client, TS))
     assert resolves(web) == 1
@@ -475,7 +488,7 @@ def test_segment_failure_mid_playback_re_resolves_and_retries_before_answering(
 
 
 def test_expired_cdn_tokens_mid_playback_every_kind_of_resource(
-    web: FakeWeb, client: Client
+    web: FakeWeb, client: ProxyClient
 ) -> None:
     """Case 13: tokens (ours) never expire; the CDN's do, and each kind recovers."""
     aes = proxy_uris(variant(client, AES))
@@ -492,7 +505,7 @@ def test_expired_cdn_tokens_mid_playback_every_kind_of_resource(
 
 
 def test_tokens_of_an_older_resolution_are_served_without_another_resolve(
-    web: FakeWeb, client: Client
+    web: FakeWeb, client: ProxyClient
 ) -> None:
     segments = proxy_uris(variant(client, TS))
     web.cdn.expire_tokens()
@@ -505,7 +518,7 @@ def test_tokens_of_an_older_resolution_are_served_without_another_resolve(
 
 
 def test_unreachable_upstream_before_any_byte_re_resolves(
-    web: FakeWeb, client: Client, monkeypatch: pytest.MonkeyPatch
+    web: FakeWeb, client: ProxyClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     segments = proxy_uris(variant(client, TS))
     web.cdn.drop_next("hls/ts/360p/seg0.ts", after_bytes=0)
@@ -516,7 +529,7 @@ def test_unreachable_upstream_before_any_byte_re_resolves(
     assert resolves(web) == 3
 
 
-def test_entry_with_a_dead_stored_url_re_resolves(web: FakeWeb, client: Client) -> None:
+def test_entry_with_a_dead_stored_url_re_resolves(web: FakeWeb, client: ProxyClient) -> None:
     store_resolution(TS, web.cdn.url("/t/expired/hls/ts/master.m3u8"))
     assert len(proxy_uris(playlist(client, stream_url(TS)))) == 2
     assert resolves(web) == 1
@@ -524,7 +537,9 @@ def test_entry_with_a_dead_stored_url_re_resolves(web: FakeWeb, client: Client) 
     assert row.resolved_url.startswith(web.cdn.url("/t/")) and "expired" not in row.resolved_url
 
 
-def test_other_upstream_errors_are_502_without_re_resolving(web: FakeWeb, client: Client) -> None:
+def test_other_upstream_errors_are_502_without_re_resolving(
+    web: FakeWeb, client: ProxyClient
+) -> None:
     segments = proxy_uris(variant(client, TS))
     web.cdn.fail_next("hls/ts/360p/seg0.ts", status=500)
     status, headers, body = get(client, segments[0])
@@ -532,7 +547,9 @@ def test_other_upstream_errors_are_502_without_re_resolving(web: FakeWeb, client
     assert resolves(web) == 1
 
 
-def test_failing_again_after_re_resolve_is_502_and_recorded(web: FakeWeb, client: Client) -> None:
+def test_failing_again_after_re_resolve_is_502_and_recorded(
+    web: FakeWeb, client: ProxyClient
+) -> None:
     segments = proxy_uris(variant(client, TS))
     web.cdn.fail_next("hls/ts/360p/seg0.ts", status=403, count=2)
     status, _, body = get(client, segments[0])
@@ -541,7 +558,9 @@ def test_failing_again_after_re_resolve_is_502_and_recorded(web: FakeWeb, client
     assert (row.last_status, row.fail_count) == (403, 2)
 
 
-def test_re_resolve_that_fails_is_a_502_naming_the_reason(web: FakeWeb, client: Client) -> None:
+def test_re_resolve_that_fails_is_a_502_naming_the_reason(
+    web: FakeWeb, client: ProxyClient
+) -> None:
     segments = proxy_uris(variant(client, TS))
     web.cdn.expire_tokens()
     web.hoster("VOE").fail_next("/e/*", status=404, count=10)
@@ -574,7 +593,7 @@ def test_concurrent_failing_segments_share_one_re_resolve(web: FakeWeb) -> None:
 
 
 def test_served_file_content_uses_the_resolver_headers_not_the_clients(
-    web: FakeWeb, client: Client
+    web: FakeWeb, client: ProxyClient
 ) -> None:
     get(client, stream_url(TS), Range="bytes=0-", **{"User-Agent": "Lavf/60.3.100"})
     sent = web.counts.requests("cdn")[-1].headers
@@ -584,7 +603,7 @@ def test_served_file_content_uses_the_resolver_headers_not_the_clients(
 
 @pytest.mark.parametrize("refusal", [403, 405, 501])
 def test_head_falls_back_to_get_where_upstream_refuses_head(
-    origin: Origin, client: Client, refusal: int
+    origin: Origin, client: ProxyClient, refusal: int
 ) -> None:
     data = b"\0" * 5000
 
@@ -603,14 +622,14 @@ def test_head_falls_back_to_get_where_upstream_refuses_head(
     assert [r.method for r in origin.traffic.requests("origin")][-2:] == ["HEAD", "GET"]
 
 
-def media_playlist_for(origin: Origin, client: Client) -> str:
+def media_playlist_for(origin: Origin, client: ProxyClient) -> str:
     media = b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nvideo.mp4\n#EXT-X-ENDLIST\n"
     store_resolution(TS, origin.serve("/index.m3u8", media, PLAYLIST))
     return media_playlist(client, TS)
 
 
 def test_every_uri_bearing_tag_is_proxied_and_opaque_uris_are_kept(
-    origin: Origin, client: Client
+    origin: Origin, client: ProxyClient
 ) -> None:
     """Cases 3, 5 and 6 through the proxy (tag-by-tag detail: test_hls_rewrite.py)."""
     master = (
@@ -644,3 +663,16 @@ def test_every_uri_bearing_tag_is_proxied_and_opaque_uris_are_kept(
     assert names == ["k.key", "a.aac", "a.aac", "b.aac"]
     assert "#EXT-X-PROGRAM-DATE-TIME:2024-01-01T00:00:00Z\n#EXT-X-BYTERANGE:100@0\n" in audio_text
     assert 'URI="data:text/plain;base64,AAAAAAAAAAAAAAAAAAAAAA=="' in audio_text
+
+
+def test_an_unexpected_error_in_the_wsgi_front_end_is_a_logged_500(
+    origin: Origin, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_args: object) -> proxy.Reply:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(proxy, "serve_entry", broken)
+    status, headers, body = get(WsgiClient(), stream_url(TS))
+    assert status == 500 and headers["Content-Type"].startswith("text/plain")
+    assert b"internal error" in body
+    assert "a bug" in caplog.text and "Traceback" in caplog.text
