@@ -18,6 +18,11 @@ from typing import Any
 # keeps its default size (64 KiB): bigger ones saved no CPU measurably, and they count
 # against the user's pipe quota for as long as a stream lasts (hours, for a film).
 _FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
+# Pipes kept for the next body, per worker process: making and closing a pair for each
+# request took four system calls, and gevent's os.close defers every close through its
+# hub (~2% of a 2 MiB request's CPU, bench/bench_strm_proxy.py). Only empty pipes are kept.
+MAX_IDLE_PIPES = 16
+_idle_pipes: list[tuple[int, int]] = []
 
 
 class SourceCut(Exception):
@@ -52,7 +57,8 @@ def move(source: int, sink: socket.socket, count: int, read_timeout: float) -> N
 
     target = sink.fileno()
     write_timeout = sink.gettimeout()
-    reader, writer = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    reader, writer = _take_pipe()
+    empty = False
     try:
         buffered = 0  # in the pipe
         while count or buffered:
@@ -75,9 +81,25 @@ def move(source: int, sink: socket.socket, count: int, read_timeout: float) -> N
                 buffered -= os.splice(reader, target, buffered, flags=_FLAGS)
             except BlockingIOError:
                 wait_write(target, timeout=write_timeout)
+        empty = True
     finally:
-        os.close(reader)
-        os.close(writer)
+        _give_back_pipe((reader, writer), empty)
+
+
+def _take_pipe() -> tuple[int, int]:
+    try:
+        return _idle_pipes.pop()
+    except IndexError:
+        return os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+
+def _give_back_pipe(pipe: tuple[int, int], empty: bool) -> None:
+    """Keep an empty pipe for the next body; close one that may hold bytes."""
+    if empty and len(_idle_pipes) < MAX_IDLE_PIPES:
+        _idle_pipes.append(pipe)
+    else:
+        for fd in pipe:
+            os.close(fd)
 
 
 def _wait(wait: Any, fd: int, timeout: float) -> None:

@@ -11,6 +11,8 @@ import contextlib
 import http.client
 import itertools
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from catalog.identity import EpisodeIdentity
+from strm import splice
 from strm.stream_urls import stream_url
 from tests import strm_helpers
 from tests.fakeweb.server import FileBody, Response, file_response
@@ -188,3 +191,64 @@ def test_only_the_proxy_urls_are_served_without_middleware(base: str) -> None:
         if status == 405:
             assert response.getheader("Allow") == "GET, HEAD"
     conn.close()
+
+
+# --- the pipes behind splice.move, in this process ----------------------------------------
+
+
+def tcp_pair() -> tuple[socket.socket, socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        near = socket.create_connection(server.getsockname())
+        far, _ = server.accept()
+    return near, far
+
+
+@pytest.fixture
+def no_idle_pipes() -> Iterator[None]:
+    while splice._idle_pipes:
+        for fd in splice._idle_pipes.pop():
+            os.close(fd)
+    yield
+    while splice._idle_pipes:
+        for fd in splice._idle_pipes.pop():
+            os.close(fd)
+
+
+@pytest.mark.usefixtures("no_idle_pipes")
+def test_a_pipe_is_kept_after_a_complete_body_and_dropped_after_a_cut() -> None:
+    data = os.urandom(300_000)
+    for attempt in range(2):
+        source_far, source = tcp_pair()
+        sink, sink_far = tcp_pair()
+        threading.Thread(target=source_far.sendall, args=(data,), daemon=True).start()
+        received = bytearray()
+        reader = threading.Thread(target=_read_exactly, args=(sink_far, len(data), received))
+        reader.start()
+        splice.move(source.fileno(), sink, len(data), read_timeout=5)
+        reader.join(10)
+        assert bytes(received) == data
+        assert len(splice._idle_pipes) == 1  # the same one both times
+        if attempt == 0:
+            kept = splice._idle_pipes[0]
+        else:
+            assert splice._idle_pipes[0] == kept
+        for sock in (source_far, source, sink, sink_far):
+            sock.close()
+
+    source_far, source = tcp_pair()
+    sink, sink_far = tcp_pair()
+    source_far.sendall(b"x" * 1000)
+    source_far.close()  # 1000 of the 5000 bytes, then the end
+    with pytest.raises(splice.SourceCut):
+        splice.move(source.fileno(), sink, 5000, read_timeout=5)
+    assert splice._idle_pipes == []  # it may have held bytes: closed, not kept
+    got = bytearray()
+    _read_exactly(sink_far, 1000, got)
+    assert got == b"x" * 1000  # what came before the cut went on
+    for sock in (source, sink, sink_far):
+        sock.close()
+
+
+def _read_exactly(sock: socket.socket, size: int, into: bytearray) -> None:
+    while len(into) < size and (chunk := sock.recv(size - len(into))):
+        into.extend(chunk)
