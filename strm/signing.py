@@ -22,6 +22,7 @@ import json
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -67,11 +68,18 @@ def _secret() -> bytes:
 
 
 def _key(purpose: str) -> bytes:
-    return hmac.new(_secret(), f"anibridge.strm.{purpose}".encode(), hashlib.sha256).digest()
+    return _derived_key(_secret(), purpose)
+
+
+@lru_cache(maxsize=16)
+def _derived_key(secret: bytes, purpose: str) -> bytes:
+    # Keyed by the secret too: a changed STRM_PROXY_SECRET takes effect at once.
+    return hmac.digest(secret, f"anibridge.strm.{purpose}".encode(), "sha256")
 
 
 def _mac(purpose: str, message: bytes) -> bytes:
-    return hmac.new(_key(purpose), message, hashlib.sha256).digest()
+    # hmac.digest: OpenSSL's one-shot HMAC, without building an HMAC object per request.
+    return hmac.digest(_key(purpose), message, "sha256")
 
 
 def _b64(data: bytes) -> str:

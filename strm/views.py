@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+from django.core.exceptions import TooManyFieldsSent
 from django.db import connections
 from django.http import (
     HttpRequest,
@@ -124,17 +125,19 @@ def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
             return None  # not a URL of ours: Django's 404
     else:
         return None
-    # As Django's request.GET would have them: UTF-8, the last of repeated names.
-    query = QueryDict(environ.get("QUERY_STRING", "").encode("iso-8859-1")).dict()
-    client = client_request(
-        environ.get("REQUEST_METHOD", "GET"),
-        query,
-        environ.get("HTTP_RANGE"),
-        environ.get("HTTP_IF_RANGE"),
-        splice.client_socket(environ),
-    )
     try:
+        # As Django's request.GET would have them: UTF-8, the last of repeated names.
+        query = QueryDict(environ.get("QUERY_STRING", "").encode("iso-8859-1")).dict()
+        client = client_request(
+            environ.get("REQUEST_METHOD", "GET"),
+            query,
+            environ.get("HTTP_RANGE"),
+            environ.get("HTTP_IF_RANGE"),
+            splice.client_socket(environ),
+        )
         reply = token_reply(token, name, client) if token else entry_reply(query, client)
+    except TooManyFieldsSent as exc:  # Django answers 400 to that too
+        reply = _plain(400, str(exc))
     except Exception:  # as Django would: a 500 and a logged traceback, the worker lives on
         log.exception("strm: internal error serving %s", path)
         reply = _plain(500, "internal error in the STRM proxy; see the AniBridge log")
