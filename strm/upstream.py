@@ -38,8 +38,6 @@ DEFAULT_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 F
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # A small redirect body is read so the connection can be reused; a bigger one is not worth it.
 _DRAIN_LIMIT = 64 * 1024
-# At most what http.client's buffered reader holds: more would be read through Python.
-_LEAD = 8 * 1024
 # zlib's window bits: gzip framing, zlib framing, no framing (some servers' "deflate").
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -87,15 +85,12 @@ class Upstream:
     """One upstream response whose body has not been read yet."""
 
     def __init__(
-        self, conn: connections.Connection, response: http.client.HTTPResponse, url: str
+        self, conn: connections.Connection, response: connections.Response, url: str
     ) -> None:
         self.conn = conn
         self.response = response
         self.url = url  # after redirects
         self._done = False
-        # Body bytes still to come when the length is known (http.client's count: 0 for
-        # HEAD, 204 and 304; None for chunked or until-close bodies).
-        self._left: int | None = response.length
         self._head = b""  # read by read_head(), not yet handed on
         self._head_decoded = False
         self._head_read = False
@@ -109,8 +104,7 @@ class Upstream:
         return self.response.getheader(name)
 
     def content_length(self) -> int | None:
-        value = self.header("Content-Length")
-        return int(value) if value is not None and value.strip().isdigit() else None
+        return self.response.content_length
 
     def is_encoded(self) -> bool:
         return self._encoding() != "identity"
@@ -167,19 +161,14 @@ class Upstream:
         self.release()
 
     def _raw_pieces(self, size: int) -> Iterator[bytes]:
-        """The body as sent, in reads of up to `size` bytes; BodyInterrupted if it is
-        cut short (http.client itself notices that only for chunked bodies)."""
+        """The body as sent (chunked framing undone), in reads of up to `size` bytes;
+        BodyInterrupted if it is cut short."""
         try:
             while chunk := self.response.read1(size):
-                if self._left is not None:
-                    self._left -= len(chunk)
                 yield chunk
         except (http.client.HTTPException, OSError) as exc:
             self.abort()
             raise BodyInterrupted(f"{_host(self.url)}: body cut off: {exc}") from exc
-        if self._left:
-            self.abort()
-            raise BodyInterrupted(f"{_host(self.url)}: body cut off {self._left} bytes short")
 
     def _decoded_pieces(self) -> Iterator[bytes]:
         """The body with its Content-Encoding undone, one generator for all reads."""
@@ -220,14 +209,13 @@ class Upstream:
 
     def can_splice(self) -> bool:
         """Whether the rest of the body may bypass Python (see splice_rest)."""
-        return bool(self._left) and not self.conn.tls and not self.is_encoded()
+        return bool(self.response.length) and not self.conn.tls and not self.is_encoded()
 
     def take_buffered(self) -> bytes:
-        """Before splice_rest: the body bytes already read (head) or buffered by http.client."""
+        """Before splice_rest: the body bytes already read (head) or received with the
+        response head; the rest is still in the socket."""
         head, self._head = self._head, b""
-        # read1 returns what the buffer holds, and reads no more than one buffer's worth
-        # when it is empty: the bytes that came with the response head.
-        return head + next(self._raw_pieces(_LEAD), b"")
+        return head + self.response.read_buffered()
 
     def splice_rest(self, sink: socket.socket) -> int:
         """Send the rest of the body (can_splice() said yes) to `sink` in the kernel and
@@ -235,13 +223,13 @@ class Upstream:
 
         BodyInterrupted when upstream failed; an OSError when the client went away.
         """
-        remaining = self._left or 0
+        remaining = self.response.length or 0
         try:
             splice.move(self.response.fileno(), sink, remaining, READ_TIMEOUT)
         except splice.SourceCut as exc:
             self.abort()
             raise BodyInterrupted(f"{_host(self.url)}: body cut off: {exc}") from exc
-        self._left = 0
+        self.response.moved(remaining)
         self.release()
         return remaining
 
@@ -249,9 +237,7 @@ class Upstream:
         """Body fully read: the connection goes back to the pool for the next request."""
         if not self._done:
             self._done = True
-            # http.client ends a response read to its end, but not one whose last bytes
-            # came through read1 or were spliced: closing it (not the connection) does.
-            self.response.close()
+            self.response.close()  # closes the connection too if it cannot be reused
             connections.give_back(self.conn)
 
     def abort(self) -> None:
@@ -326,11 +312,13 @@ def _send(method: str, url: str, headers: Mapping[str, str]) -> Upstream:
     conn = connections.take(key, CONNECT_TIMEOUT, READ_TIMEOUT)
     try:
         # urllib3's parse_url percent-encodes what may not be sent as is (spaces, ...).
-        conn.request(method, parse_url(url).request_uri, headers=dict(headers))
-        return Upstream(conn, conn.getresponse(), url)
+        return Upstream(conn, conn.request(method, parse_url(url).request_uri, headers), url)
     except (http.client.HTTPException, OSError) as exc:
         conn.close()
         raise Unreachable(f"{_host(url)}: {str(exc) or type(exc).__name__}") from exc
+    except ValueError as exc:  # a line break in a stored header: nothing was sent
+        conn.close()
+        raise UpstreamError(f"{_host(url)}: request not sent: {exc}") from exc
     except BaseException:  # BlockedTarget from connecting, among others
         conn.close()
         raise

@@ -684,3 +684,13 @@ def test_too_many_query_parameters_are_a_400(
 ) -> None:
     status, _, _ = get(make(), stream_url(TS) + "&x=1" * 1001)
     assert status == 400
+
+
+def test_a_line_break_in_stored_hoster_headers_is_a_502_and_nothing_is_sent(
+    origin: Origin, client: ProxyClient
+) -> None:
+    url = origin.serve("/clip.mp4", b"\x00" * 1000, "video/mp4")
+    store_resolution(TS, url, {"Referer": "https://hoster/\r\nX-Injected: 1"})
+    status, _, body = get(client, stream_url(TS), Range="bytes=0-")
+    assert status == 502 and b"request not sent" in body
+    assert origin.traffic.count("origin", "/clip.mp4") == 0
