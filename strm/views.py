@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import socket
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -66,7 +67,7 @@ def client_request(
     query: Mapping[str, str],
     range_header: str | None,
     if_range: str | None,
-    sink: Any = None,
+    sink: socket.socket | None = None,
 ) -> proxy.ClientRequest:
     return proxy.ClientRequest(
         method=method,

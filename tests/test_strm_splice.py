@@ -205,10 +205,12 @@ def tcp_pair() -> tuple[socket.socket, socket.socket]:
 
 @pytest.fixture
 def no_idle_pipes() -> Iterator[None]:
-    while splice._idle_pipes:
-        for fd in splice._idle_pipes.pop():
-            os.close(fd)
+    _close_idle_pipes()
     yield
+    _close_idle_pipes()
+
+
+def _close_idle_pipes() -> None:
     while splice._idle_pipes:
         for fd in splice._idle_pipes.pop():
             os.close(fd)
