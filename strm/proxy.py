@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -648,7 +648,7 @@ def _with_query(url: str, extra: tuple[tuple[str, str], ...]) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, *extra])))
 
 
-def hls_query(params: dict[str, str]) -> tuple[tuple[str, str], ...]:
+def hls_query(params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The LL-HLS parameters among a client's query parameters."""
     return tuple((k, v) for k, v in sorted(params.items()) if k in _LL_HLS_PARAMS)
 

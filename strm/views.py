@@ -73,7 +73,7 @@ def client_request(
         method=method,
         range=range_header,
         if_range=if_range,
-        hls_query=proxy.hls_query(dict(query)),
+        hls_query=proxy.hls_query(query),
         sink=sink,
     )
 
