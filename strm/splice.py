@@ -23,6 +23,13 @@ _FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
 # hub (~2% of a 2 MiB request's CPU, bench/bench_strm_proxy.py). Only empty pipes are kept.
 MAX_IDLE_PIPES = 16
 _idle_pipes: list[tuple[int, int]] = []
+# At most this many spliced bytes wait unsent in the client socket. Without a limit its
+# send buffer grows to tcp_wmem's maximum and takes a whole 2 MiB segment at once; the
+# kernel then sends most of it when the client's ACKs open the window, as work done in
+# the client's context (on loopback: the client's CPU, which then reads at half the rate,
+# bench/bench_strm_proxy.py). Limited, the proxy's own splice calls send it. Bytes in
+# flight are not limited, so a distant client's throughput is not either.
+CLIENT_NOTSENT_LOWAT = 256 * 1024
 
 
 class SourceCut(Exception):
@@ -57,6 +64,8 @@ def move(source: int, sink: socket.socket, count: int, read_timeout: float) -> N
 
     target = sink.fileno()
     write_timeout = sink.gettimeout()
+    if sink.family in (socket.AF_INET, socket.AF_INET6):  # not on a Unix socket
+        sink.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, CLIENT_NOTSENT_LOWAT)
     reader, writer = _take_pipe()
     empty = False
     try:

@@ -254,3 +254,25 @@ def test_a_pipe_is_kept_after_a_complete_body_and_dropped_after_a_cut() -> None:
 def _read_exactly(sock: socket.socket, size: int, into: bytearray) -> None:
     while len(into) < size and (chunk := sock.recv(size - len(into))):
         into.extend(chunk)
+
+
+@pytest.mark.usefixtures("no_idle_pipes")
+def test_unsent_bytes_in_a_tcp_client_socket_are_limited_and_a_unix_socket_works_too() -> None:
+    data = os.urandom(200_000)
+    for kind in ("tcp", "unix"):
+        source_far, source = tcp_pair()
+        sink, sink_far = tcp_pair() if kind == "tcp" else socket.socketpair()
+        lowat = socket.TCP_NOTSENT_LOWAT
+        if kind == "tcp":
+            assert sink.getsockopt(socket.IPPROTO_TCP, lowat) != splice.CLIENT_NOTSENT_LOWAT
+        threading.Thread(target=source_far.sendall, args=(data,), daemon=True).start()
+        received = bytearray()
+        reader = threading.Thread(target=_read_exactly, args=(sink_far, len(data), received))
+        reader.start()
+        splice.move(source.fileno(), sink, len(data), read_timeout=5)
+        reader.join(10)
+        assert bytes(received) == data
+        if kind == "tcp":
+            assert sink.getsockopt(socket.IPPROTO_TCP, lowat) == splice.CLIENT_NOTSENT_LOWAT
+        for sock in (source_far, source, sink, sink_far):
+            sock.close()
