@@ -15,9 +15,9 @@ so both contenders see the same upstream and the same client. Besides rates, the
 contenders' own CPU time per request is printed: it moves much less than rates when
 other programs load the machine (how much they did is printed too, as `elsewhere`).
 So is the client's (wrk's): reading an answer does not cost it the same for every
-contender (bytes a proxy copied arrive cache-warm in large fragments; page-cache
-pages a proxy passed on zero-copy arrive cold in 4 KiB ones), and when it keeps
-CPU 1 busy, a rate says more about the client than about the contender.
+contender (a proxy that lets a whole answer wait in the client's socket leaves the
+kernel to send it on the client's acknowledgements, in the client's context), and when
+it keeps CPU 1 busy, a rate says more about the client than about the contender.
 """
 
 from __future__ import annotations
