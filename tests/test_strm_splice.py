@@ -220,22 +220,15 @@ def _close_idle_pipes() -> None:
 def test_a_pipe_is_kept_after_a_complete_body_and_dropped_after_a_cut() -> None:
     data = os.urandom(300_000)
     for attempt in range(2):
-        source_far, source = tcp_pair()
         sink, sink_far = tcp_pair()
-        threading.Thread(target=source_far.sendall, args=(data,), daemon=True).start()
-        received = bytearray()
-        reader = threading.Thread(target=_read_exactly, args=(sink_far, len(data), received))
-        reader.start()
-        splice.move(source.fileno(), sink, len(data), read_timeout=5)
-        reader.join(10)
-        assert bytes(received) == data
+        assert _splice_through(sink, sink_far, data) == data
         assert len(splice._idle_pipes) == 1  # the same one both times
         if attempt == 0:
             kept = splice._idle_pipes[0]
         else:
             assert splice._idle_pipes[0] == kept
-        for sock in (source_far, source, sink, sink_far):
-            sock.close()
+        sink.close()
+        sink_far.close()
 
     source_far, source = tcp_pair()
     sink, sink_far = tcp_pair()
@@ -251,6 +244,20 @@ def test_a_pipe_is_kept_after_a_complete_body_and_dropped_after_a_cut() -> None:
         sock.close()
 
 
+def _splice_through(sink: socket.socket, sink_far: socket.socket, data: bytes) -> bytes:
+    """`data` sent into a fresh TCP source, moved to `sink`; what `sink_far` received."""
+    source_far, source = tcp_pair()
+    threading.Thread(target=source_far.sendall, args=(data,), daemon=True).start()
+    received = bytearray()
+    reader = threading.Thread(target=_read_exactly, args=(sink_far, len(data), received))
+    reader.start()
+    splice.move(source.fileno(), sink, len(data), read_timeout=5)
+    reader.join(10)
+    source_far.close()
+    source.close()
+    return bytes(received)
+
+
 def _read_exactly(sock: socket.socket, size: int, into: bytearray) -> None:
     while len(into) < size and (chunk := sock.recv(size - len(into))):
         into.extend(chunk)
@@ -260,19 +267,12 @@ def _read_exactly(sock: socket.socket, size: int, into: bytearray) -> None:
 def test_unsent_bytes_in_a_tcp_client_socket_are_limited_and_a_unix_socket_works_too() -> None:
     data = os.urandom(200_000)
     for kind in ("tcp", "unix"):
-        source_far, source = tcp_pair()
         sink, sink_far = tcp_pair() if kind == "tcp" else socket.socketpair()
         lowat = socket.TCP_NOTSENT_LOWAT
         if kind == "tcp":
             assert sink.getsockopt(socket.IPPROTO_TCP, lowat) != splice.CLIENT_NOTSENT_LOWAT
-        threading.Thread(target=source_far.sendall, args=(data,), daemon=True).start()
-        received = bytearray()
-        reader = threading.Thread(target=_read_exactly, args=(sink_far, len(data), received))
-        reader.start()
-        splice.move(source.fileno(), sink, len(data), read_timeout=5)
-        reader.join(10)
-        assert bytes(received) == data
+        assert _splice_through(sink, sink_far, data) == data
         if kind == "tcp":
             assert sink.getsockopt(socket.IPPROTO_TCP, lowat) == splice.CLIENT_NOTSENT_LOWAT
-        for sock in (source_far, source, sink, sink_far):
-            sock.close()
+        sink.close()
+        sink_far.close()
