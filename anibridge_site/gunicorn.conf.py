@@ -19,6 +19,8 @@ accesslog = "-" if _cfg.log_level == "DEBUG" else None
 # The path without the query string: queries carry Torznab API keys and STRM
 # signatures, which must not reach a log.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss "%(a)s"'
+# Counts the bytes of spliced media bodies too, which gunicorn never sees.
+logger_class = "anibridge_site.gunicorn_log.AccessLogger"
 loglevel = _cfg.log_level.lower()
 proc_name = "anibridge-web"
 # Several gunicorns may run on one host (tests, replicas): the control socket has a

@@ -474,6 +474,7 @@ class MediaBody:
         self._skip = skip
         self._left = length
         self.sent = 0
+        self.spliced = 0  # of `sent`: the bytes the web server did not write itself
 
     def __iter__(self) -> Iterator[bytes]:
         return self
@@ -482,6 +483,7 @@ class MediaBody:
         yield self._answer.take_buffered()  # even if empty: the head must go out first
         spliced = self._answer.splice_rest(sink)
         self.sent += spliced
+        self.spliced = spliced
         log.debug("strm: %s: %d bytes spliced", self._label, spliced)
 
     def __next__(self) -> bytes:

@@ -32,6 +32,11 @@ _idle_pipes: list[tuple[int, int]] = []
 CLIENT_NOTSENT_LOWAT = 256 * 1024
 
 
+# The WSGI environ key under which the front end leaves a response body that may splice:
+# its `spliced` byte count completes gunicorn's access log (anibridge_site.gunicorn_log).
+ENVIRON_BODY = "anibridge.strm.body"
+
+
 class SourceCut(Exception):
     """The upstream socket ended, failed or stalled before all bytes were moved."""
 

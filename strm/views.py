@@ -147,6 +147,8 @@ def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
         release_database()
     status = f"{reply.status} {_phrase(reply.status)}"
     start_response(status, list(reply.headers.items()))
+    if isinstance(reply.body, proxy.MediaBody):
+        environ[splice.ENVIRON_BODY] = reply.body
     return [reply.body] if isinstance(reply.body, bytes) else reply.body
 
 
