@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
@@ -279,6 +280,30 @@ def test_playlist_larger_than_the_cap_is_a_502(
     assert status == 502 and b"too large" in message
 
 
+def test_a_playlist_inflating_far_beyond_the_cap_is_refused_without_holding_it(
+    origin: Origin, client: ProxyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 10, bounded memory: 64 MiB of playlist in ~64 KiB of gzip is refused after
+    reading about the cap, not inflated whole."""
+    monkeypatch.setattr(proxy, "MAX_PLAYLIST_BYTES", 64 * 1024)
+    line = b"#EXTINF:2,\nsegment.ts\n"
+    inflated = b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + line * (64 * 1024 * 1024 // len(line))
+    body = gzip.compress(inflated, compresslevel=9)
+    del inflated
+    store_resolution(
+        TS, origin.serve("/index.m3u8", body, PLAYLIST, **{"Content-Encoding": "gzip"})
+    )
+    get(client, stream_url(TS))  # once untraced: what the first request imports is not its data
+    tracemalloc.start()
+    try:
+        status, _, message = get(client, stream_url(TS))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert status == 502 and b"too large" in message
+    assert peak < 4 * 1024 * 1024, f"{peak} bytes allocated at the peak"
+
+
 def test_single_variant_media_playlist_gets_a_master_with_measured_bandwidth(
     origin: Origin, client: ProxyClient
 ) -> None:
@@ -328,6 +353,30 @@ def test_live_playlist_passes_ll_hls_parameters_and_is_never_cached(
     assert playlist(client, uri + "?_HLS_msn=42&_HLS_part=1&other=x").startswith("#EXTM3U\n")
     last = origin.traffic.requests("origin")[-1]
     assert (last.path, last.query) == ("/live.m3u8", "_HLS_msn=42&_HLS_part=1")
+
+
+def test_a_live_playlist_is_fetched_anew_as_its_window_slides(
+    origin: Origin, client: ProxyClient
+) -> None:
+    """Case 12: a sliding MEDIA-SEQUENCE through the proxy. Each reload shows the window
+    as it is now, and the new segments' URLs fetch the new segments."""
+
+    def window(first: int) -> bytes:
+        lines = ["#EXTM3U", "#EXT-X-TARGETDURATION:2", f"#EXT-X-MEDIA-SEQUENCE:{first}"]
+        for n in range(first, first + 3):
+            lines += ["#EXTINF:2.0,", f"s{n}.ts"]
+            origin.serve(f"/s{n}.ts", f"segment {n}".encode(), "video/mp2t")
+        return ("\n".join(lines) + "\n").encode()
+
+    master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000\nlive.m3u8\n"
+    store_resolution(TS, origin.serve("/master.m3u8", master, PLAYLIST))
+    live_uri = proxy_uris(playlist(client, stream_url(TS)))[0]
+    for first in (41, 42, 45):
+        origin.serve("/live.m3u8", window(first), PLAYLIST)
+        current = playlist(client, live_uri)
+        assert f"#EXT-X-MEDIA-SEQUENCE:{first}\n" in current
+        bodies = [get(client, uri)[2] for uri in proxy_uris(current)]
+        assert bodies == [f"segment {n}".encode() for n in range(first, first + 3)]
 
 
 # --- keys, init sections, byte ranges -----------------------------------------------------
