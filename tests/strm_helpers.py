@@ -36,6 +36,20 @@ PROXY_URI = re.compile(r"(?:https?://[^/\s\"]+)?/strm/proxy/[^\s\"]+")
 Handler = Callable[[Request], Response]
 
 
+def accept_in_background(listener: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    """`handle` each connection to `listener`, in a daemon thread, until it is closed."""
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            handle(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+
+
 class Listener:
     """Counts TCP connections to one loopback address: a refused target must get none."""
 
@@ -44,16 +58,11 @@ class Listener:
         self.host = host
         self.port = self.sock.getsockname()[1]
         self.accepted = 0
-        threading.Thread(target=self._accept, daemon=True).start()
+        accept_in_background(self.sock, self._accepted)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
+    def _accepted(self, conn: socket.socket) -> None:
+        self.accepted += 1
+        conn.close()
 
     def url(self, path: str = "/x.ts") -> str:
         return f"http://{self.host}:{self.port}{path}"

@@ -23,7 +23,7 @@ import pytest
 
 from strm import connections, ssrf, upstream
 from tests.processes import wait_until
-from tests.strm_helpers import use_proxy_config
+from tests.strm_helpers import accept_in_background, use_proxy_config
 
 MIB = 1024 * 1024
 SNIFF = 1024  # as strm.proxy reads the first body bytes before splicing (hls.SNIFF_BYTES)
@@ -46,28 +46,23 @@ class RawOrigin:
         self.connections = 0
         self.closed = 0  # connections that ended
         self._open: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        accept_in_background(self.listener, self._accepted)
 
     def url(self, path: str = "/x") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"
 
-    def _accept(self) -> None:
-        while True:
+    def _accepted(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
             try:
-                conn, _ = self.listener.accept()
+                conn = self.tls.wrap_socket(conn, server_side=True)
             except OSError:
+                conn.close()
                 return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.tls is not None:
-                try:
-                    conn = self.tls.wrap_socket(conn, server_side=True)
-                except OSError:
-                    conn.close()
-                    continue
-            self.connections += 1
-            self._open.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        self.connections += 1
+        self._open.append(conn)
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         pending = b""
