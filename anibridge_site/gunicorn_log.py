@@ -1,6 +1,6 @@
 """gunicorn's logger, with the size of spliced STRM bodies in the access log.
 
-A media body the proxy splices (strm.splice) goes from socket to socket in the kernel,
+A media body the proxy splices (catalog.egress.splice) goes from socket to socket in the kernel,
 so gunicorn counts only what it wrote itself: the first bytes. The front end leaves the
 body in the WSGI environ; its `spliced` count is added to the logged size.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from strm.splice import ENVIRON_BODY
+from catalog.egress.splice import ENVIRON_BODY
 
 
 class AccessLogger(Logger):

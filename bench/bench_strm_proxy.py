@@ -52,7 +52,7 @@ PROBE_BYTES = 1024
 SECRET = "bench-strm-proxy-secret"
 CONTENDER_CPU = 0
 CLIENT_CPU = 1
-# nginx reads upstream in the proxy's read size (strm.upstream.CHUNK): same work per read.
+# nginx reads upstream in the proxy's read size (catalog.egress.upstream.CHUNK): same work per read.
 NGINX_PROXY_BUFFER = "256k"
 TICKS = os.sysconf("SC_CLK_TCK")
 KERNEL_THREADS = 2  # kthreadd, the parent of every kernel thread
@@ -62,7 +62,7 @@ PINNING = {CONTENDER_CPU, CLIENT_CPU} <= os.sched_getaffinity(0)
 TARGET_SEGMENT_RATIO = 0.8
 TARGET_STREAM_RATIO = 0.5
 TARGET_TTFB_EXTRA_MS = 2.0
-# More than one extra read buffer (strm.upstream.CHUNK) per stream would be growth.
+# More than one extra read buffer (catalog.egress.upstream.CHUNK) per stream would be growth.
 MEMORY_GROWTH_LIMIT = 32 * 256 * 1024
 # Other programs keeping more CPU than this busy meanwhile (a test suite, a build)
 # compete with the contender pinned to cpu0: its rates and latencies are then low.

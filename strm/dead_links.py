@@ -11,7 +11,7 @@ A failing URL is not always dead. What each answer means and what we do:
 - an address the SSRF guard refuses: not contacted, recorded like a failure.
 
 Each mapping is checked at most once per run: one probe, and after a re-resolve one
-probe of the fresh URL. Probes go through strm.upstream (SSRF check on every hop,
+probe of the fresh URL. Probes go through catalog.egress.upstream (SSRF check on every hop,
 connect/read timeouts) with the headers the resolver stored.
 """
 
@@ -26,7 +26,8 @@ from enum import StrEnum
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from strm import operations, resolved, ssrf, upstream
+from catalog.egress import ssrf, upstream
+from strm import operations, resolved
 from strm.models import StrmUrlMapping
 
 log = logging.getLogger(__name__)

@@ -29,10 +29,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.core.cache import cache as django_cache
 
+from catalog.egress import hls, ssrf, upstream
+from catalog.egress.hls import BandwidthEstimate, Locator, UriRef
 from catalog.identity import EpisodeIdentity
 from catalog.streams import ResolveError
-from strm import hls, resolved, ssrf, upstream
-from strm.hls import BandwidthEstimate, Locator, UriRef
+from strm import resolved
 from strm.resolved import Resolution
 from strm.signing import ProxyToken, TokenTooLarge, encode_token
 from strm.stream_urls import proxy_prefix
@@ -86,7 +87,7 @@ class ClientRequest:
     if_range: str | None = None
     # LL-HLS blocking-reload parameters, passed on to upstream playlist requests.
     hls_query: tuple[tuple[str, str], ...] = ()
-    # The client's socket when a media body may be spliced into it (strm.splice).
+    # The client's socket when a media body may be spliced into it (catalog.egress.splice).
     sink: socket.socket | None = None
 
     @property
@@ -452,7 +453,7 @@ class MediaBody:
 
     With a `sink` (the client's socket), the first item is what was read already: the
     web server sends it after the response head; then the rest goes from socket to
-    socket in the kernel (strm.splice) and the iteration ends. gunicorn sends nothing
+    socket in the kernel (catalog.egress.splice) and the iteration ends. gunicorn sends nothing
     after the last item when the response has a Content-Length, which it has here.
     """
 

@@ -26,8 +26,8 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from catalog.egress.hls import Locator
 from catalog.identity import EpisodeIdentity
-from strm.hls import Locator
 
 # ffmpeg's MAX_URL_SIZE is 4096 including scheme, host and file name; leave room.
 MAX_TOKEN_CHARS = 3600

@@ -29,7 +29,8 @@ from django.http import (
     StreamingHttpResponse,
 )
 
-from strm import proxy, signing, splice
+from catalog.egress import splice
+from strm import proxy, signing
 from strm.stream_urls import PROXY_PATH, STREAM_PATH, identity_from_query
 
 log = logging.getLogger(__name__)

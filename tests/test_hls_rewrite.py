@@ -1,4 +1,4 @@
-"""strm.hls: the playlist half of the STRM proxy (STRM-PROXY.md cases 1-12 and 14).
+"""catalog.egress.hls: the playlist half of the STRM proxy (STRM-PROXY.md cases 1-12 and 14).
 
 Pure tests, no Django: run with ``pytest tests/test_hls_rewrite.py -p no:django``.
 Real playlists come from ffmpeg's own HLS muxer, generated per test session.
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strm import hls
-from strm.hls import (
+from catalog.egress import hls
+from catalog.egress.hls import (
     ByteRange,
     Locator,
     PlaylistError,
@@ -85,7 +85,7 @@ def uri_lines(playlist: str) -> list[str]:
 
 
 def attribute_uris(line: str) -> dict[str, str]:
-    """Attributes of a tag line, tokenised like libavformat (written apart from strm.hls)."""
+    """Attributes of a tag line, tokenised like libavformat (written apart from egress.hls)."""
     colon = line.find(":")
     text, pos, found = line[colon + 1 :], 0, {}
     while (match := URI_ATTRIBUTE.match(text, pos)) and match.end() > pos:

@@ -16,8 +16,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from catalog.egress import upstream
 from catalog.identity import EpisodeIdentity
-from strm import proxy, upstream
+from strm import proxy
 from strm.models import StrmUrlMapping
 from strm.signing import decode_token
 from strm.stream_urls import stream_url

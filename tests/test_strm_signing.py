@@ -10,9 +10,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from django.test import Client
 
+from catalog.egress.hls import Locator
 from catalog.identity import EpisodeIdentity
 from strm import signing
-from strm.hls import Locator
 from strm.signing import BadToken, ProxyToken, decode_token, encode_token
 from strm.stream_urls import identity_from_query, stream_url
 from tests.strm_helpers import get, use_proxy_config

@@ -1,5 +1,5 @@
 """The media fast path: under gunicorn's gevent workers a plain-HTTP upstream body of
-known length goes from socket to socket in the kernel (strm.splice). A client must
+known length goes from socket to socket in the kernel (catalog.egress.splice). A client must
 see what it saw without it: exact bytes, connections kept alive, and a dropped
 connection (never a short body) when upstream breaks off. Everything else still
 goes through Python, and must keep working the same way next to it.
@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from catalog.egress import splice
 from catalog.identity import EpisodeIdentity
-from strm import splice
 from strm.stream_urls import stream_url
 from tests import strm_helpers
 from tests.fakeweb.server import FileBody, Response, file_response

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from catalog.egress import ssrf, upstream
+from catalog.egress.ssrf import AddressPolicy, BlockedTarget, is_public_address
 from catalog.identity import EpisodeIdentity
-from strm import ssrf, upstream
-from strm.ssrf import AddressPolicy, BlockedTarget, is_public_address
 from strm.stream_urls import stream_url
 from tests.fakeweb.server import Request, Response, redirect
 from tests.strm_helpers import Listener, Origin, get, store_resolution, use_proxy_config

@@ -1,4 +1,4 @@
-"""The proxy's own HTTP/1.1 client (strm.connections, through strm.upstream) against
+"""The proxy's own HTTP/1.1 client (catalog.egress.connections, through .upstream) against
 hand-written responses from a raw socket server on loopback: framing (RFC 9112 6.3),
 interim responses, limits, connection reuse, refused header injection, and exact
 byte accounting when the rest of a body is spliced past Python.
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from strm import connections, ssrf, upstream
+from catalog.egress import connections, ssrf, upstream
 from tests.processes import wait_until
 from tests.strm_helpers import accept_in_background, use_proxy_config
 

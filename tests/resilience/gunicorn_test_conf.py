@@ -20,7 +20,7 @@ globals().update({k: v for k, v in _production.items() if not k.startswith("_")}
 
 
 def post_worker_init(worker: Any) -> None:
-    from strm import upstream
+    from catalog.egress import upstream
 
     upstream.CONNECT_TIMEOUT = UPSTREAM_TIMEOUT_SECONDS
     upstream.READ_TIMEOUT = UPSTREAM_TIMEOUT_SECONDS

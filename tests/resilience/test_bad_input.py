@@ -32,12 +32,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anibridge_site.redis_client import get_redis
+from catalog.egress import hls, ssrf
+from catalog.egress.hls import Locator
 from catalog.identity import EpisodeIdentity
 from catalog.magnet import build_magnet
 from downloads.models import Job
 from qbshim.models import Category, ClientTask
-from strm import cache, hls, proxy, ssrf
-from strm.hls import Locator
+from strm import cache, proxy
 from strm.proxy import MAX_PLAYLIST_DEPTH
 from strm.signing import (
     MAX_TOKEN_CHARS,

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from catalog.egress import upstream
 from catalog.identity import EpisodeIdentity
-from strm import upstream
 from strm.stream_urls import stream_url
 from tests.fakeweb import FakeWeb
 from tests.fakeweb.server import redirect

@@ -2,7 +2,7 @@
 time comparisons, authentication where it is configured, CSRF where a browser reaches.
 
 Only 127.0.0.1 (and the 127.0.0.2 alias, to count refused connections) is ever
-contacted; the other address classes are unit tests of strm.ssrf.
+contacted; the other address classes are unit tests of catalog.egress.ssrf.
 """
 
 from __future__ import annotations
@@ -30,15 +30,16 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from catalog.egress import ssrf, upstream
+from catalog.egress.hls import Locator
+from catalog.egress.ssrf import AddressPolicy, BlockedTarget, is_public_address
 from catalog.identity import EpisodeIdentity
 from catalog.magnet import build_magnet
 from downloads.models import Job
 from downloads.tasks import run_job
 from qbshim import auth as qb_auth
-from strm import signing, ssrf, upstream
-from strm.hls import Locator
+from strm import signing
 from strm.signing import ProxyToken, encode_token, generation_of
-from strm.ssrf import AddressPolicy, BlockedTarget, is_public_address
 from strm.stream_urls import proxy_prefix, stream_url
 from tests.fakeweb.server import Request, Response, redirect
 from tests.resilience.record import record
@@ -180,7 +181,7 @@ def test_a_playlist_cannot_point_the_proxy_at_a_local_address(
 
 
 def fake_dns(answers: dict[str, str]) -> Callable[[str, int, int], list[tuple[Any, ...]]]:
-    """A resolver for strm.ssrf: the names given, IP literals as they are, nothing else
+    """A resolver for catalog.egress.ssrf: the names given, IP literals as they are, nothing else
     (no test may send a DNS query off this machine)."""
 
     def getaddrinfo(host: str, port: int, family: int) -> list[tuple[Any, ...]]:

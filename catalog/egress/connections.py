@@ -1,4 +1,4 @@
-"""Kept-alive HTTP/1.1 connections to upstreams, made only where strm.ssrf allows.
+"""Kept-alive HTTP/1.1 connections to upstreams, made only where catalog.egress.ssrf allows.
 
 A lean HTTP/1.1 client of our own with a small pool. Not http.client: py-spy on the
 proxy under bench/bench_strm_proxy.py showed it costing ~9% of all the proxy's CPU,
@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 
-from strm import ssrf
+from catalog.egress import ssrf
 
 # As urllib3's PoolManager(num_pools=64, maxsize=64) kept them.
 MAX_HOSTS = 64
@@ -55,7 +55,7 @@ class ProtocolError(http.client.HTTPException):
 
 
 class Connection:
-    """One upstream connection; (re)connects only to an address strm.ssrf allows."""
+    """One upstream connection; (re)connects only to an address catalog.egress.ssrf allows."""
 
     def __init__(self, key: Key, connect_timeout: float, read_timeout: float) -> None:
         self.key = key
@@ -164,7 +164,7 @@ class Response:
         return self.read1(self._end - self._start) if self._end > self._start else b""
 
     def fileno(self) -> int:
-        """The socket, for moving the rest of the body past this object (strm.splice);
+        """The socket, for moving the rest of the body past this object (catalog.egress.splice);
         then moved() says how much went."""
         if self._end > self._start:
             raise RuntimeError("body bytes are buffered here: read_buffered() first")

@@ -2,7 +2,7 @@
 
 Every request carries the headers the resolver used (hosters bind links to
 User-Agent/Referer/cookies), never the media server's own. Redirects are followed
-here, so each hop passes the SSRF check (strm.ssrf) and the final URL is known:
+here, so each hop passes the SSRF check (catalog.egress.ssrf) and the final URL is known:
 relative playlist URIs resolve against it, as in ffmpeg.
 
 Blocking code on purpose: under gunicorn's gevent workers each request is a
@@ -22,7 +22,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from urllib3.util import parse_url
 
-from strm import connections, splice, ssrf
+from catalog.egress import connections, splice, ssrf
 
 log = logging.getLogger(__name__)
 
