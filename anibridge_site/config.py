@@ -9,6 +9,7 @@ django-environ would read `MAX_CONCURRENCY=abc` as an exception with a traceback
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 T = TypeVar("T")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(ImproperlyConfigured):
@@ -110,6 +112,11 @@ class Config:
     strm_proxy_secret: str
     strm_proxy_upstream_allowlist: tuple[str, ...]
     strm_proxy_cache_ttl_seconds: int
+    # Reverse proxies whose X-Forwarded-Proto/-Host the STRM proxy believes (strm.public_url).
+    strm_trusted_proxies: tuple[IPNetwork, ...]
+    # Browser players (strm.cors): ("*",) = any origin, () = CORS off.
+    cors_origins: tuple[str, ...]
+    cors_allow_credentials: bool
     # Where each value came from is not needed at run time; keep the raw mapping
     # out of reprs so secrets never reach a log line.
     _raw: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -213,6 +220,33 @@ class _Reader:
         accepts = "a comma-separated list" + (f" of {', '.join(allowed)}" if allowed else "")
         return self._parse(name, default, accepts, parse)
 
+    def networks(self, name: str, default: str) -> tuple[IPNetwork, ...]:
+        def parse(raw: str) -> tuple[IPNetwork, ...]:
+            items = (p.strip() for p in raw.split(","))
+            return tuple(ipaddress.ip_network(item, strict=False) for item in items if item)
+
+        return self._parse(
+            name, default, "a comma-separated list of IP addresses or networks", parse
+        )
+
+    def origins(self, name: str, default: str) -> tuple[str, ...]:
+        """The original AniBridge's ANIBRIDGE_CORS_ORIGINS: empty or `*` = any origin
+        ("*",), `off`/`none` = no CORS (), else a list of `scheme://host[:port]`."""
+
+        def parse(raw: str) -> tuple[str, ...]:
+            if raw == "*":
+                return ("*",)
+            if raw.lower() in ("off", "none"):
+                return ()
+            return tuple(dict.fromkeys(_origin(p) for p in raw.split(",") if p.strip()))
+
+        return self._parse(
+            name,
+            default,
+            "*, off, none or a comma-separated list of origins like https://host:8096",
+            parse,
+        )
+
     def database_url(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:
             engine = environ.Env.db_url_config(raw).get("ENGINE", "")
@@ -226,6 +260,17 @@ class _Reader:
             "sqlite:////absolute/path.sqlite3 or postgres://user:pass@host:5432/db",
             parse,
         )
+
+
+def _origin(text: str) -> str:
+    """A browser origin as browsers send it: lower-case scheme and host, no path."""
+    parts = urlsplit(text.strip().rstrip("/"))
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        raise ValueError(text)
+    default_port = 443 if parts.scheme == "https" else 80
+    port = f":{parts.port}" if parts.port not in (None, default_port) else ""
+    host = parts.hostname.lower()
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
 
 
 def _secret_key(data_dir: Path, given: str) -> str:
@@ -363,6 +408,9 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
             h.lower() for h in r.items("STRM_PROXY_UPSTREAM_ALLOWLIST", "")
         ),
         strm_proxy_cache_ttl_seconds=r.integer("STRM_PROXY_CACHE_TTL_SECONDS", 0),
+        strm_trusted_proxies=r.networks("STRM_TRUSTED_PROXIES", ""),
+        cors_origins=r.origins("ANIBRIDGE_CORS_ORIGINS", "*"),
+        cors_allow_credentials=r.flag("ANIBRIDGE_CORS_ALLOW_CREDENTIALS", True),
         _raw=values,
     )
     _check_combinations(cfg)

@@ -30,7 +30,7 @@ from django.http import (
 )
 
 from catalog.egress import splice
-from strm import proxy, signing
+from strm import cors, proxy, public_url, signing
 from strm.stream_urls import PROXY_PATH, STREAM_PATH, identity_from_query
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ def client_request(
     range_header: str | None,
     if_range: str | None,
     sink: socket.socket | None = None,
+    base_url: str | None = None,
 ) -> proxy.ClientRequest:
     return proxy.ClientRequest(
         method=method,
@@ -76,7 +77,31 @@ def client_request(
         if_range=if_range,
         hls_query=proxy.hls_query(query),
         sink=sink,
+        base_url=base_url,
     )
+
+
+def answer(
+    token: str,
+    name: str,
+    query: Mapping[str, str],
+    client: proxy.ClientRequest,
+    environ: Mapping[str, Any],
+) -> proxy.Reply:
+    """Either front end's answer on a proxy path (`token` empty: the entry URL);
+    `environ`: WSGI's, or Django's request.META, which holds the same."""
+    if client.method == "OPTIONS":
+        return cors.preflight(environ) or _not_allowed()
+    return token_reply(token, name, client) if token else entry_reply(query, client)
+
+
+def finish(reply: proxy.Reply, environ: Mapping[str, Any]) -> proxy.Reply:
+    """What every answer of ours carries: CORS for browser players (strm.cors), and no
+    content sniffing: these answers come from the admin's origin, with upstream bytes."""
+    reply.headers["X-Content-Type-Options"] = "nosniff"
+    for header, value in cors.response_headers(environ.get("HTTP_ORIGIN")).items():
+        reply.headers.setdefault(header, value)
+    return reply
 
 
 # --- Django ---------------------------------------------------------------------------
@@ -84,11 +109,15 @@ def client_request(
 
 def stream(request: HttpRequest) -> HttpResponseBase:
     query = request.GET.dict()
-    return _render(entry_reply(query, _client(request, query)))
+    return _render(
+        finish(answer("", "", query, _client(request, query), request.META), request.META)
+    )
 
 
 def proxied(request: HttpRequest, token: str, name: str) -> HttpResponseBase:
-    return _render(token_reply(token, name, _client(request, request.GET.dict())))
+    query = request.GET.dict()
+    reply = answer(token, name, query, _client(request, query), request.META)
+    return _render(finish(reply, request.META))
 
 
 def _client(request: HttpRequest, query: Mapping[str, str]) -> proxy.ClientRequest:
@@ -98,6 +127,7 @@ def _client(request: HttpRequest, query: Mapping[str, str]) -> proxy.ClientReque
         request.headers.get("Range"),
         request.headers.get("If-Range"),
         splice.client_socket(request.META),
+        public_url.request_base(request.META),
     )
 
 
@@ -136,8 +166,9 @@ def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
             environ.get("HTTP_RANGE"),
             environ.get("HTTP_IF_RANGE"),
             splice.client_socket(environ),
+            public_url.request_base(environ),
         )
-        reply = token_reply(token, name, client) if token else entry_reply(query, client)
+        reply = answer(token, name, query, client, environ)
     except TooManyFieldsSent as exc:  # Django answers 400 to that too
         reply = _plain(400, str(exc))
     except Exception:  # as Django would: a 500 and a logged traceback, the worker lives on
@@ -146,6 +177,7 @@ def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
     finally:
         # Request greenlets do not live on to reuse a connection: close what was opened.
         release_database()
+    reply = finish(reply, environ)
     status = f"{reply.status} {_phrase(reply.status)}"
     start_response(status, list(reply.headers.items()))
     if isinstance(reply.body, proxy.MediaBody):
@@ -172,7 +204,7 @@ def release_database() -> None:
 
 def _not_allowed() -> proxy.Reply:
     reply = _plain(405, "only GET and HEAD are allowed here")
-    reply.headers["Allow"] = ", ".join(_METHODS)
+    reply.headers["Allow"] = ", ".join(_METHODS) + (", OPTIONS" if cors.enabled() else "")
     return reply
 
 

@@ -197,7 +197,9 @@ def test_only_the_proxy_urls_are_served_without_middleware(base: str) -> None:
         assert response.status == status
         assert (response.getheader("X-Frame-Options") == "DENY") is framed  # middleware's
         if status == 405:
-            assert response.getheader("Allow") == "GET, HEAD"
+            assert (
+                response.getheader("Allow") == "GET, HEAD, OPTIONS"
+            )  # OPTIONS: CORS preflights (strm.cors)
     conn.close()
 
 
