@@ -33,7 +33,7 @@ from catalog.egress import hls, ssrf, upstream
 from catalog.egress.hls import BandwidthEstimate, Locator, UriRef
 from catalog.identity import EpisodeIdentity
 from catalog.streams import ResolveError
-from strm import resolved
+from strm import media_types, resolved
 from strm.resolved import Resolution
 from strm.signing import ProxyToken, TokenTooLarge, encode_token
 from strm.stream_urls import proxy_prefix
@@ -55,8 +55,8 @@ BANDWIDTH_CACHE_SECONDS = 24 * 3600
 # so after a re-resolve every further segment takes this path).
 _MEMO_SIZE = 32
 _MEMO_SECONDS = 600.0
+# Content-Type is ours to choose (strm.media_types), never passed through.
 _MEDIA_HEADERS = (
-    "Content-Type",
     "Content-Length",
     "Content-Range",
     "Accept-Ranges",
@@ -64,15 +64,6 @@ _MEDIA_HEADERS = (
     "Last-Modified",
     "Content-Encoding",
 )
-_CONTENT_TYPES = {
-    ".ts": "video/mp2t",
-    ".mp4": "video/mp4",
-    ".m4a": "audio/mp4",
-    ".aac": "audio/aac",
-    ".key": "application/octet-stream",
-    ".vtt": "text/vtt",
-    ".json": "application/json",
-}
 _LL_HLS_PARAMS = frozenset({"_HLS_msn", "_HLS_part", "_HLS_skip"})
 _NAME_JUNK = re.compile(r"[^A-Za-z0-9_-]+")
 _HTML_START = (b"<!doctype", b"<html", b"<head", b"<body", b"<?xml")
@@ -89,6 +80,8 @@ class ClientRequest:
     hls_query: tuple[tuple[str, str], ...] = ()
     # The client's socket when a media body may be spliced into it (catalog.egress.splice).
     sink: socket.socket | None = None
+    # Where the client reached us, for playlist URIs (strm.public_url); None: configured.
+    base_url: str | None = None
 
     @property
     def head(self) -> bool:
@@ -247,9 +240,9 @@ def _playlist_reply(
     text = _read_playlist(answer)
     body = None
     if entry and not hls.is_master(text):
-        body = _single_variant_master(text, answer.url, target, resolution)
+        body = _single_variant_master(text, answer.url, target, resolution, client.base_url)
     if body is None:
-        body = _rewrite(text, answer.url, target, resolution)
+        body = _rewrite(text, answer.url, target, resolution, client.base_url)
     data = body.encode()
     headers = {
         "Content-Type": PLAYLIST_CONTENT_TYPE,
@@ -278,7 +271,9 @@ def _read_playlist(answer: upstream.Upstream) -> str:
         raise Failed(502, f"unusable playlist from {_host(answer.url)}: {exc}") from exc
 
 
-def _rewrite(text: str, base_url: str, target: Target, resolution: Resolution) -> str:
+def _rewrite(
+    text: str, base_url: str, target: Target, resolution: Resolution, public: str | None
+) -> str:
     if len(target.chain) >= MAX_PLAYLIST_DEPTH:
         raise Failed(
             502,
@@ -294,19 +289,19 @@ def _rewrite(text: str, base_url: str, target: Target, resolution: Resolution) -
             generation=resolution.generation,
             playlist=ref.is_playlist,
         )
-        return _proxy_url(token, _file_name(ref.url, ref.kind, ref.extension))
+        return _proxy_url(token, _file_name(ref.url, ref.kind, ref.extension), public)
 
-    prefix = proxy_prefix() + "/"
+    prefixes = tuple({proxy_prefix() + "/", proxy_prefix(public) + "/"})
     try:
         return hls.rewrite_playlist(
-            text, base_url, wrap, is_proxied=lambda url: url.startswith(prefix)
+            text, base_url, wrap, is_proxied=lambda url: url.startswith(prefixes)
         )
     except (hls.PlaylistError, TokenTooLarge, ValueError) as exc:
         raise Failed(502, f"cannot rewrite the playlist from {_host(base_url)}: {exc}") from exc
 
 
 def _single_variant_master(
-    text: str, media_url: str, target: Target, resolution: Resolution
+    text: str, media_url: str, target: Target, resolution: Resolution, public: str | None
 ) -> str | None:
     """A master around a bare media playlist, so players see its bit rate (Jellyfin)."""
     try:
@@ -320,7 +315,7 @@ def _single_variant_master(
     token = ProxyToken(target.identity, (), media_url, resolution.generation, playlist=True)
     return hls.synthesize_master(
         text,
-        _proxy_url(token, "index.m3u8"),
+        _proxy_url(token, "index.m3u8", public),
         bandwidth=max(estimate.peak, estimate.average),
         average_bandwidth=estimate.average,
     )
@@ -422,7 +417,12 @@ def _media_reply(
         answer.abort()
         raise Failed(502, f"{_host(answer.url)} answered {answer.status}")
     headers = {name: value for name in _MEDIA_HEADERS if (value := answer.header(name))}
-    headers.setdefault("Content-Type", _content_type(target))
+    # The first bytes decide the type, so they are read before the head goes out; they
+    # stay buffered in `answer` for the body (spliced or not) like any other bytes.
+    head = b"" if client.head else _read_head(answer)
+    headers["Content-Type"] = media_types.choose(
+        head, answer.header("Content-Type"), target.kind, target.extension
+    )
     skip, length = 0, None
     size = answer.content_length()
     if answer.status == 200 and range_header and not if_range and size is not None:
@@ -441,8 +441,8 @@ def _media_reply(
     if client.head:
         answer.abort()
         return Reply(status, headers)
-    # Read the first bytes now: until the reply is returned a failure can still be retried.
-    _read_head(answer)
+    # The first bytes were read above: until the reply is returned a failure can still be
+    # retried.
     sink = client.sink if not skip and length is None and answer.can_splice() else None
     body = MediaBody(answer, skip=skip, length=length, label=str(target.identity), sink=sink)
     return Reply(status, headers, body)
@@ -630,8 +630,8 @@ def _read_head(answer: upstream.Upstream) -> bytes:
         raise Refreshable(None, str(exc)) from exc
 
 
-def _proxy_url(token: ProxyToken, name: str) -> str:
-    return f"{proxy_prefix()}/{encode_token(token)}/{name}"
+def _proxy_url(token: ProxyToken, name: str, public: str | None) -> str:
+    return f"{proxy_prefix(public)}/{encode_token(token)}/{name}"
 
 
 def _file_name(url: str, kind: str, extension: str) -> str:
@@ -654,10 +654,6 @@ def _with_query(url: str, extra: tuple[tuple[str, str], ...]) -> str:
 def hls_query(params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The LL-HLS parameters among a client's query parameters."""
     return tuple((k, v) for k, v in sorted(params.items()) if k in _LL_HLS_PARAMS)
-
-
-def _content_type(target: Target) -> str:
-    return _CONTENT_TYPES.get(target.extension, "application/octet-stream")
 
 
 def _starts_at_zero(answer: upstream.Upstream) -> bool:

@@ -36,9 +36,10 @@ def stream_url(identity: EpisodeIdentity) -> str:
     return f"{base}{STREAM_PATH}?{urlencode(params)}"
 
 
-def proxy_prefix() -> str:
-    """What every rewritten playlist URI starts with (absolute when a public URL is set)."""
-    return settings.CONFIG.strm_public_base_url + PROXY_PATH
+def proxy_prefix(base: str | None = None) -> str:
+    """What every rewritten playlist URI starts with: under `base` (the URL the client
+    reached us at, see strm.public_url) or STRM_PUBLIC_BASE_URL (relative when unset)."""
+    return (settings.CONFIG.strm_public_base_url if base is None else base) + PROXY_PATH
 
 
 def identity_from_query(query: Mapping[str, str]) -> EpisodeIdentity:
