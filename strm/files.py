@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,15 +20,31 @@ def check_url(url: str) -> str:
 
 
 def write_strm(directory: Path, name: str, url: str) -> Path:
-    """Write `<directory>/<name>.strm` so a reader sees the old file or the new one, whole."""
+    """Write `<directory>/<name>.strm` so a reader sees the old file or the new one, whole.
+
+    Created like any file of ours (the downloads too): mode 0666 less the umask, so a
+    media server running as another user can read it (0644 under the usual 022).
+    tempfile.mkstemp would make it 0600.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{name}.strm"
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=".strm-", suffix=".tmp")
+    data = (check_url(url) + "\n").encode()
+    temp, fd = _create_temp(directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(check_url(url) + "\n")
-        Path(temp).replace(target)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        temp.replace(target)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
     return target
+
+
+def _create_temp(directory: Path) -> tuple[Path, int]:
+    """A new, empty file beside the target (O_EXCL: never someone else's)."""
+    while True:
+        temp = directory / f".strm-{secrets.token_hex(8)}.tmp"
+        try:
+            return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:
+            continue
