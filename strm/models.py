@@ -27,6 +27,15 @@ class StrmUrlMapping(EpisodeFields):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     fail_count = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # What a synthetic master playlist says about the stream (strm.stream_info): probed
+    # once from the first segment, again only when another hoster serves the episode.
+    media_width = models.PositiveIntegerField(null=True, blank=True)
+    media_height = models.PositiveIntegerField(null=True, blank=True)
+    media_codecs = models.CharField(
+        max_length=200, blank=True, help_text="RFC 6381 CODECS of the stream ('' = unknown)"
+    )
+    media_probed_provider = models.CharField(max_length=32, blank=True)
+    media_probed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

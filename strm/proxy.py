@@ -33,7 +33,7 @@ from catalog.egress import hls, ssrf, upstream
 from catalog.egress.hls import BandwidthEstimate, Locator, UriRef
 from catalog.identity import EpisodeIdentity
 from catalog.streams import ResolveError
-from strm import media_types, resolved
+from strm import media_types, resolved, stream_info
 from strm.resolved import Resolution
 from strm.signing import ProxyToken, TokenTooLarge, encode_token
 from strm.stream_urls import proxy_prefix
@@ -313,11 +313,14 @@ def _single_variant_master(
         log.warning("strm: no bit rate known for %s; serving the media playlist", target.identity)
         return None
     token = ProxyToken(target.identity, (), media_url, resolution.generation, playlist=True)
+    info = stream_info.for_master(target.identity, text, media_url, resolution)
     return hls.synthesize_master(
         text,
         _proxy_url(token, "index.m3u8", public),
         bandwidth=max(estimate.peak, estimate.average),
         average_bandwidth=estimate.average,
+        resolution=info.resolution if info else None,
+        codecs=info.codecs if info else None,
     )
 
 

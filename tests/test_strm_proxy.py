@@ -321,10 +321,11 @@ def test_single_variant_media_playlist_gets_a_master_with_measured_bandwidth(
     # Sampled segments 0, 2 and 5 (first, middle, last): 50/150/300 kB in 2 s each.
     assert int(attributes["BANDWIDTH"]) == 300_000 * 8 // 2
     assert int(attributes["AVERAGE-BANDWIDTH"]) == -(-(50_000 + 150_000 + 300_000) * 8 // 6)
-    assert origin.traffic.total("origin", "/s*.ts") == 3
+    # 3 sizes, and the first segment once more for RESOLUTION/CODECS (strm.stream_info).
+    assert origin.traffic.total("origin", "/s*.ts") == 4
     # Measured once per resolution: Jellyfin opens a stream several times.
     playlist(client, stream_url(TS))
-    assert origin.traffic.total("origin", "/s*.ts") == 3
+    assert origin.traffic.total("origin", "/s*.ts") == 4
     media = playlist(client, lines[3])
     assert len(proxy_uris(media)) == 6 and "#EXT-X-STREAM-INF" not in media
 
@@ -339,7 +340,8 @@ def test_byte_range_media_playlist_gets_its_bandwidth_from_the_ranges(
     store_resolution(TS, origin.serve("/index.m3u8", media, PLAYLIST))
     master = playlist(client, stream_url(TS))
     assert "BANDWIDTH=12000,AVERAGE-BANDWIDTH=8000" in master
-    assert origin.traffic.total("origin", "/all.ts") == 0
+    # No size measured; only the first range fetched for RESOLUTION/CODECS.
+    assert origin.traffic.total("origin", "/all.ts") == 1
 
 
 def test_live_playlist_passes_ll_hls_parameters_and_is_never_cached(

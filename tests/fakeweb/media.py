@@ -9,7 +9,8 @@ Layout under `MediaSet.root` (the CDN serves these paths after its token):
 
 with <kind> one of: `ts` (MPEG-TS segments), `aes` (TS, AES-128, relative key URI
 `enc.key`), `fmp4` (fMP4 with `EXT-X-MAP:URI="init.mp4"`), `byterange` (one
-`index.ts` addressed with `EXT-X-BYTERANGE`). Source: testsrc video + 440 Hz sine.
+`index.ts` addressed with `EXT-X-BYTERANGE`), `video-only` (TS without an audio
+track). Source: testsrc video + 440 Hz sine.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ DURATION = 6
 SEGMENT_SECONDS = 2
 FPS = 25
 AES_KEY = bytes(range(16))
-HLS_KINDS = ("ts", "aes", "fmp4", "byterange")
+HLS_KINDS = ("ts", "aes", "fmp4", "byterange", "video-only")
 # Bump when the layout or encoding changes: cached directories are keyed by it.
-LAYOUT_VERSION = "media-v1"
+LAYOUT_VERSION = "media-v2"
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Rendition:
 
 
 RENDITIONS = (Rendition("180p", 320, 180), Rendition("360p", 640, 360))
-PLAYLIST_VERSION = {"ts": 3, "aes": 3, "byterange": 4, "fmp4": 7}
+PLAYLIST_VERSION = {"ts": 3, "aes": 3, "byterange": 4, "fmp4": 7, "video-only": 3}
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ def _segment(root: Path, kind: str, rendition: Rendition) -> None:
     out.mkdir(parents=True)
     source = root / "mp4" / ("video.mp4" if rendition.name == "360p" else "video-180p.mp4")
     args = ["-i", str(source), "-c", "copy", "-f", "hls", "-hls_time", str(SEGMENT_SECONDS)]
+    if kind == "video-only":
+        args.insert(2, "-an")
     args += ["-hls_playlist_type", "vod"]
     if kind == "fmp4":
         args += ["-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4"]
