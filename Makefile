@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: run test lint fmt demo bench lock system-deps clean help
+.PHONY: run test lint fmt demo bench lock system-deps test-deps clean help
 
 help:
 	@echo "make run    start web (gunicorn+gevent), Celery worker and beat; Redis if needed"
@@ -38,10 +38,19 @@ $(VENV)/.dev: $(VENV)/.base requirements/dev.txt
 system-deps:
 	@bash scripts/system-deps.sh
 
+# The above and what the browser playback test runs (chromium, caddy, npm).
+test-deps:
+	@bash scripts/system-deps.sh --tests
+
+# hls.js for the browser playback test (tests/test_strm_browser.py), exactly as locked.
+node_modules/.package-lock.json: package.json package-lock.json
+	@echo "installing the browser test's JavaScript (npm ci) ..."
+	@npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+
 run: $(VENV)/.base system-deps
 	@$(PY) manage.py runstack
 
-test: $(VENV)/.dev system-deps
+test: $(VENV)/.dev test-deps node_modules/.package-lock.json
 	@bash scripts/test.sh
 
 lint: $(VENV)/.dev

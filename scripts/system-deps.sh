@@ -2,16 +2,25 @@
 # Install the system programs AniBridge needs when they are missing and we may:
 # ffmpeg/ffprobe (yt-dlp merges and probes with them) and redis-server (started
 # locally by `make run` and the tests when REDIS_URL does not answer).
+# `--tests` (make test) also wants what the browser playback test runs: chromium
+# (headless), caddy (the HTTPS recipe in docker/caddy) and npm (installs hls.js).
 # `--bench` also wants nginx and wrk: bench/bench_strm_proxy.py runs it when they
 # are missing (it measures the STRM proxy against nginx, with wrk as the client).
 set -euo pipefail
 
 bench=0
+tests=0
 [ "${1:-}" = "--bench" ] && bench=1
+[ "${1:-}" = "--tests" ] && tests=1
 
 missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ "$tests" -eq 1 ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v caddy >/dev/null 2>&1 || missing+=(caddy)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 if [ "$bench" -eq 1 ]; then
   # nginx lives in /usr/sbin, which a user's PATH may lack.
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
@@ -32,8 +41,8 @@ echo "missing system programs: ${missing[*]}" >&2
 echo "install them with your package manager, e.g. 'sudo apt-get install ${missing[*]}'" >&2
 echo "(or on macOS: 'brew install ${missing[*]/redis-server/redis}')" >&2
 # Redis is optional when REDIS_URL points at a running server; ffmpeg is not, nor
-# nginx and wrk for the benchmark that asked for them.
+# what the tests or the benchmark asked for.
 for m in "${missing[@]}"; do
-  case "$m" in ffmpeg | nginx | wrk) exit 1 ;; esac
+  case "$m" in ffmpeg | nginx | wrk | chromium | caddy | npm) exit 1 ;; esac
 done
 exit 0

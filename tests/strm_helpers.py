@@ -200,9 +200,10 @@ def _call(
 
 
 @contextmanager
-def proxy_server(log: Path, **env: str) -> Iterator[str]:
+def proxy_server(log: Path, public_host: str = "127.0.0.1", **env: str) -> Iterator[str]:
     """gunicorn with 2 gevent workers (production settings, tests/strm_gunicorn_conf.py)
-    serving the app in proxy mode on a free port, `env` added; yields its base URL."""
+    serving the app in proxy mode on a free port, `env` added; yields its base URL.
+    `public_host`: the host of its STRM_PUBLIC_BASE_URL (it listens on 127.0.0.1)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings_env = {
@@ -211,7 +212,7 @@ def proxy_server(log: Path, **env: str) -> Iterator[str]:
         "WEB_CONCURRENCY": "2",
         "LOG_LEVEL": "INFO",
         "STRM_PROXY_MODE": "proxy",
-        "STRM_PUBLIC_BASE_URL": base,
+        "STRM_PUBLIC_BASE_URL": f"http://{public_host}:{port}",
         "STRM_PROXY_AUTH": "token",
         "STRM_PROXY_SECRET": SECRET,
         "STRM_PROXY_UPSTREAM_ALLOWLIST": "127.0.0.1",
