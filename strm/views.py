@@ -109,9 +109,8 @@ def finish(reply: proxy.Reply, environ: Mapping[str, Any]) -> proxy.Reply:
 
 def stream(request: HttpRequest) -> HttpResponseBase:
     query = request.GET.dict()
-    return _render(
-        finish(answer("", "", query, _client(request, query), request.META), request.META)
-    )
+    reply = answer("", "", query, _client(request, query), request.META)
+    return _render(finish(reply, request.META))
 
 
 def proxied(request: HttpRequest, token: str, name: str) -> HttpResponseBase:
