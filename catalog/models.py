@@ -86,6 +86,19 @@ class EpisodeAvailability(EpisodeFields):
         return timezone.now() - self.checked_at < timedelta(hours=ttl_hours)
 
 
+def confirmed_availability() -> models.QuerySet[EpisodeAvailability]:
+    """The "available" probe result of the outer query's episode, for Exists/Subquery
+    over rows with the episode fields (FirstSeen)."""
+    return EpisodeAvailability.objects.filter(
+        site=models.OuterRef("site"),
+        slug=models.OuterRef("slug"),
+        season=models.OuterRef("season"),
+        episode=models.OuterRef("episode"),
+        language=models.OuterRef("language"),
+        available=True,
+    )
+
+
 def unavailable_ttl_hours() -> float:
     """How long a "not available" probe result is trusted (see is_fresh)."""
     cfg = settings.CONFIG

@@ -36,14 +36,14 @@ from operator import or_
 from typing import TypeVar
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from anibridge_site.redis_client import get_redis
 from catalog import numbering, skyhook, specials
-from catalog.models import EpisodeAvailability, FirstSeen, WatchedSeries
+from catalog.models import EpisodeAvailability, FirstSeen, WatchedSeries, confirmed_availability
 from catalog.sites import get_site, season_pages
 from catalog.sites.base import NotOnSite, SiteError
 from catalog.watching import watched
@@ -254,7 +254,7 @@ def _sonarr_numbers(
         return _film_numbers(series, episode)
     regular = {s: sizes[s] for s in _regular(sizes)}
     counted = numbering.absolute_by_counting(regular, season, episode)
-    show = _show(series.tvdb_id)
+    show = skyhook.show_if_reachable(series.tvdb_id)
     if show is None:
         return season, episode, counted
     if numbering.seasons_agree(regular, show.season_sizes()):
@@ -267,31 +267,11 @@ def _sonarr_numbers(
 
 
 def _film_numbers(series: WatchedSeries, film: int) -> tuple[int | None, int | None, None]:
-    tvdb_id = series.tvdb_id or _tvdb_for_title(series.title)
+    tvdb_id = series.tvdb_id or skyhook.tvdb_id_if_reachable(series.title)
     if not settings.CONFIG.specials_metadata_enabled or not tvdb_id:
         return 0, film, None
     mapping = _site_call(series.site, lambda: specials.mapping_for_film(series.slug, tvdb_id, film))
     return (0, mapping.sonarr_episode, None) if mapping else (None, None, None)
-
-
-def _show(tvdb_id: int | None) -> skyhook.Show | None:
-    if not tvdb_id:
-        return None
-    try:
-        return skyhook.show(tvdb_id)
-    except skyhook.SkyHookError as exc:
-        log.warning("rss: SkyHook unavailable for tvdb %s: %s", tvdb_id, exc)
-        return None
-
-
-def _tvdb_for_title(title: str) -> int | None:
-    if not title:
-        return None
-    try:
-        return skyhook.find_tvdb_id(title)
-    except skyhook.SkyHookError as exc:
-        log.warning("rss: no TVDB id for %r: %s", title, exc)
-        return None
 
 
 # -- probes ------------------------------------------------------------------------------
@@ -304,17 +284,9 @@ def _queue_probes(series: WatchedSeries, new: list[FirstSeen], now: datetime) ->
 
     if new:
         EpisodeAvailability.objects.filter(_identities_q(new), available=False).delete()
-    confirmed = EpisodeAvailability.objects.filter(
-        site=OuterRef("site"),
-        slug=OuterRef("slug"),
-        season=OuterRef("season"),
-        episode=OuterRef("episode"),
-        language=OuterRef("language"),
-        available=True,
-    )
     unconfirmed = FirstSeen.objects.filter(
         series=series, baseline=False, first_seen_at__gte=now - timedelta(hours=REPROBE_HOURS)
-    ).exclude(Exists(confirmed))
+    ).exclude(Exists(confirmed_availability()))
     try:
         for row in unconfirmed:
             enqueue_probe(row.identity())

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import Subquery
 
-from catalog.models import EpisodeAvailability, FirstSeen
+from catalog.models import FirstSeen, confirmed_availability
 from torznab import search
 from torznab.feed import Item
 from torznab.params import Query
@@ -70,14 +70,7 @@ def _offered(
 
     Read newest first along the feed's index, in chunks: the probe result is looked up
     for the rows read only (a filter on it would be evaluated for every release)."""
-    confirmed = EpisodeAvailability.objects.filter(
-        site=OuterRef("site"),
-        slug=OuterRef("slug"),
-        season=OuterRef("season"),
-        episode=OuterRef("episode"),
-        language=OuterRef("language"),
-        available=True,
-    )
+    confirmed = confirmed_availability()
     ordered = (
         FirstSeen.objects.filter(baseline=False, name_season__isnull=False)
         .annotate(
