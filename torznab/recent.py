@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from django.db.models import Subquery
 
+from catalog.identity import SITES
 from catalog.models import FirstSeen, confirmed_availability
 from torznab import search
 from torznab.feed import Item
@@ -70,6 +71,8 @@ def _offered(
 
     Read newest first along the feed's index, in chunks: the probe result is looked up
     for the rows read only (a filter on it would be evaluated for every release)."""
+    if categories and not any(_keeps(s, hd, categories) for s in SITES for hd in (True, False)):
+        return []  # e.g. cat=2000: no release of a series is a movie
     confirmed = confirmed_availability()
     ordered = (
         FirstSeen.objects.filter(baseline=False, name_season__isnull=False)
