@@ -6,14 +6,21 @@ items are exactly what a search for that episode offers (torznab.search builds b
 with the time it was first seen as pubDate. Like a search, the feed offers a release
 only once a probe confirmed it (an available EpisodeAvailability row, whose quality
 names it). Everything comes from the database: answering contacts no site.
+
+Sonarr asks every 15 minutes per indexer, so the answer is kept cheap: the query is
+compiled from the ORM once per process (compiling its three lookups cost more than
+running them) and a release's items are kept until it or the settings change.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import Subquery
 
 from catalog.identity import SITES
@@ -40,11 +47,18 @@ SD_HEIGHT = 480
 # Releases read per query while looking for the page (a little more than it needs:
 # most releases are confirmed, so the first read usually fills it).
 MIN_CHUNK = 20
+_MEMO_LIMIT = 4096
 
 
 class _Quality(NamedTuple):
     height: int | None
     vcodec: str
+
+
+# The items of each release as last built, for the settings they were built with.
+_memo: dict[tuple[Any, ...], list[Item]] = {}
+_memo_config: object = None
+_memo_lock = threading.Lock()
 
 
 def page(query: Query) -> list[Item] | None:
@@ -57,24 +71,43 @@ def page(query: Query) -> list[Item] | None:
     if not offered:
         return [] if first and _offered(query.categories, 0, 1) else None
     items: list[Item] = []
-    for row, quality in offered:
-        items.extend(_items(row, quality))
+    for release in offered:
+        items.extend(_items(release))
     skip = query.offset - first * per_release
     return items[skip : skip + query.limit]
 
 
-def _offered(
-    categories: tuple[int, ...], skip: int, count: int
-) -> list[tuple[tuple[Any, ...], _Quality]]:
+def _offered(categories: tuple[int, ...], skip: int, count: int) -> list[tuple[Any, ...]]:
     """Releases `skip` to `skip + count`, newest first, among those a probe confirmed
-    and the categories keep, with the quality the probe found.
+    and the categories keep: the `_FIELDS` and the probe's height and codec.
 
     Read newest first along the feed's index, in chunks: the probe result is looked up
     for the rows read only (a filter on it would be evaluated for every release)."""
     if categories and not any(_keeps(s, hd, categories) for s in SITES for hd in (True, False)):
         return []  # e.g. cat=2000: no release of a series is a movie
+    sql, params = _newest_sql(connection.vendor)
+    found: list[tuple[Any, ...]] = []
+    start, chunk = 0, max(MIN_CHUNK, skip + count + (skip + count) // 8)
+    while len(found) < skip + count:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (*params, chunk, start))
+            rows = cursor.fetchall()
+        for *fields, probe_id, height, vcodec in rows:
+            if probe_id is not None and _kept(fields[0], height, categories):
+                fields[8] = _aware(fields[8])
+                found.append((*fields, height, vcodec or ""))
+        if len(rows) < chunk:
+            break
+        start, chunk = start + chunk, chunk * 2
+    return found[skip : skip + count]
+
+
+@lru_cache(maxsize=4)
+def _newest_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
+    """The offered releases with their probe result, newest first, as SQL with two
+    more parameters: LIMIT and OFFSET."""
     confirmed = confirmed_availability()
-    ordered = (
+    releases = (
         FirstSeen.objects.filter(baseline=False, name_season__isnull=False)
         .annotate(
             probe_id=Subquery(confirmed.values("pk")[:1]),
@@ -84,17 +117,14 @@ def _offered(
         .order_by("-first_seen_at", "-id")
         .values_list(*_FIELDS, "probe_id", "probe_height", "probe_vcodec")
     )
-    found: list[tuple[tuple[Any, ...], _Quality]] = []
-    start, chunk = 0, max(MIN_CHUNK, skip + count + (skip + count) // 8)
-    while len(found) < skip + count:
-        rows = list(ordered[start : start + chunk])
-        for *row, probe_id, height, vcodec in rows:
-            if probe_id is not None and _kept(row[0], height, categories):
-                found.append((tuple(row), _Quality(height, vcodec or "")))
-        if len(rows) < chunk:
-            break
-        start, chunk = start + chunk, chunk * 2
-    return found[skip : skip + count]
+    sql, params = releases.query.sql_with_params()
+    return f"{sql} LIMIT %s OFFSET %s", tuple(params)
+
+
+def _aware(value: Any) -> datetime:
+    """A timestamp as the database returned it (SQLite: text in UTC) -> aware datetime."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _kept(site: str, height: int | None, categories: tuple[int, ...]) -> bool:
@@ -112,15 +142,28 @@ def _keeps(site: str, hd: bool, categories: tuple[int, ...]) -> bool:
     return search._category_matches(sample, categories)
 
 
-def _items(row: tuple[Any, ...], quality: _Quality) -> list[Item]:
-    """A search's items for this release, dated when it was first seen."""
-    site, slug, season, episode, language, name_season, name_episode, absolute = row[:8]
-    first_seen_at, title, tvdb_id = row[8:]
+def _items(release: tuple[Any, ...]) -> list[Item]:
+    """A search's items for this release, dated when it was first seen (kept while the
+    release and the settings are unchanged)."""
+    global _memo_config
+    config = settings.CONFIG
+    with _memo_lock:
+        if config is not _memo_config or len(_memo) >= _MEMO_LIMIT:
+            _memo.clear()
+            _memo_config = config
+        known = _memo.get(release)
+    if known is not None:
+        return known
+    site, slug, season, episode, language, name_season, name_episode, absolute = release[:8]
+    first_seen_at, title, tvdb_id, height, vcodec = release[8:]
     target = search.Target(site, slug, title or _title_from_slug(slug), tvdb_id)
     wanted = search.Wanted(season, episode, name_season, name_episode, absolute)
     identity = search._identity(site, slug, season, episode, language)
-    known = search.Known(language, True, quality.height, quality.vcodec, first_seen_at)
-    return search._episode_items(target, wanted, identity, known)
+    row = search.Known(language, True, height, vcodec, first_seen_at)
+    built = search._episode_items(target, wanted, identity, row)
+    with _memo_lock:
+        _memo[release] = built
+    return built
 
 
 def _title_from_slug(slug: str) -> str:
