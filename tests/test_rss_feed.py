@@ -240,3 +240,18 @@ def test_the_feed_is_answered_from_the_database_with_the_sites_down(
     assert contacts == []  # no site, no SkyHook, not even Redis
     assert sum(fakeweb.counts.total(name) for name in fakeweb.servers) == 0
     assert [_parsed(i["title"]).episodes for i in items] == [(2,), (1,)]
+
+
+def test_a_changed_probe_result_or_title_shows_in_the_next_answer(client: Client) -> None:
+    """Items are kept between answers; what they are made of must still count."""
+    kaiju = _series("aniworld.to", "kaiju-academy", "Kaiju Academy", 900001)
+    _release(kaiju, 1, 1, "German Dub", timezone.now(), absolute=1)
+    [before] = _items(client, **RSS)
+    assert "1080p" in before["title"]
+
+    EpisodeAvailability.objects.filter(slug="kaiju-academy").update(height=2160)
+    WatchedSeries.objects.filter(pk=kaiju.pk).update(title="Kaiju Gakuen")
+    [after] = _items(client, **RSS)
+
+    assert "2160p" in after["title"] and "Kaiju Gakuen" in after["title"]
+    assert after["guid"] == before["guid"]  # the same release
