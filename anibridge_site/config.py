@@ -94,6 +94,9 @@ class Config:
     torznab_season_search_mode: str
     torznab_season_search_max_episodes: int
     torznab_season_search_max_consecutive_misses: int
+    # RSS feed of newly available episodes (catalog.watching, catalog.watcher)
+    rss_watch_days: int
+    rss_refresh_minutes: int
     # Naming
     source_tag: str
     release_group: str
@@ -385,6 +388,8 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         torznab_season_search_max_consecutive_misses=r.integer(
             "TORZNAB_SEASON_SEARCH_MAX_CONSECUTIVE_MISSES", 3, minimum=1
         ),
+        rss_watch_days=r.integer("RSS_WATCH_DAYS", 30, minimum=1, maximum=3650),
+        rss_refresh_minutes=r.integer("RSS_REFRESH_MINUTES", 60, maximum=7 * 24 * 60),
         source_tag=r.text("SOURCE_TAG", "WEB"),
         release_group=r.text("RELEASE_GROUP", "aniworld"),
         release_group_aniworld=r.text(

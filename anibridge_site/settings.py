@@ -161,6 +161,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10 * 60.0,
         "options": {"queue": "default", "expires": 9 * 60},
     },
+    # Checks the watched series that are due (each once per RSS_REFRESH_MINUTES).
+    "check-watched-series": {
+        "task": "catalog.tasks.check_watched_series",
+        "schedule": 60.0,
+        "options": {"queue": "default", "expires": 55},
+    },
     # Probes a bounded batch of resolved STRM URLs; re-resolves the dead ones.
     "check-strm-dead-links": {
         "task": "strm.tasks.check_dead_links",

@@ -14,6 +14,7 @@ urlpatterns = [
     path("torznab/", include("torznab.urls")),
     path("strm/", include("strm.urls")),
     path("api/strm/", include("strm.api_urls")),
+    path("api/watched/", include("catalog.api_urls")),
     path("", include("downloads.urls")),
     path("downloader/download", legacy.legacy_download),
     path("jobs/<uuid:job_id>", legacy.legacy_job),

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from catalog.identity import EpisodeIdentity
+from catalog.identity import EpisodeIdentity, validate_slug
 
 SITE_CHOICES = [("aniworld.to", "AniWorld"), ("s.to", "s.to"), ("megakino", "Megakino")]
 LANGUAGE_CHOICES = [
@@ -85,7 +86,103 @@ class EpisodeAvailability(EpisodeFields):
         return timezone.now() - self.checked_at < timedelta(hours=ttl_hours)
 
 
+def confirmed_availability() -> models.QuerySet[EpisodeAvailability]:
+    """The "available" probe result of the outer query's episode, for Exists/Subquery
+    over rows with the episode fields (FirstSeen)."""
+    return EpisodeAvailability.objects.filter(
+        site=models.OuterRef("site"),
+        slug=models.OuterRef("slug"),
+        season=models.OuterRef("season"),
+        episode=models.OuterRef("episode"),
+        language=models.OuterRef("language"),
+        available=True,
+    )
+
+
 def unavailable_ttl_hours() -> float:
     """How long a "not available" probe result is trusted (see is_fresh)."""
     cfg = settings.CONFIG
     return min(cfg.availability_ttl_hours, cfg.availability_unavailable_ttl_hours)
+
+
+class WatchedSeries(models.Model):
+    """A series the RSS feed follows (catalog.watching decides which are watched,
+    catalog.watcher checks them)."""
+
+    class Reason(models.TextChoices):
+        SEARCH = "search", "searched for"
+        GRAB = "grab", "grabbed"
+        ADMIN = "admin", "added by hand"
+
+    site = models.CharField(max_length=32, choices=SITE_CHOICES)
+    slug = models.CharField(max_length=200)
+    title = models.CharField(
+        max_length=300, blank=True, help_text="the series title in release names (SkyHook's)"
+    )
+    tvdb_id = models.PositiveIntegerField(null=True, blank=True)
+    pinned = models.BooleanField(
+        default=False, help_text="watched whatever the activity (added by hand)"
+    )
+    stopped = models.BooleanField(
+        default=False, help_text="not watched, whatever the activity, until watched again"
+    )
+    last_reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
+    last_activity_at = models.DateTimeField(
+        null=True, blank=True, help_text="last search or grab; watched for RSS_WATCH_DAYS after"
+    )
+    # Regular season -> episodes listed at the last check, "0" -> films; JSON keys are text.
+    season_sizes = models.JSONField(default=dict, blank=True)
+    checks = models.PositiveIntegerField(default=0)
+    last_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="last check that read the site"
+    )
+    next_check_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_error = models.TextField(blank=True, help_text="why the last check failed")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "watched series"
+        constraints = [models.UniqueConstraint(fields=["site", "slug"], name="watched_series")]
+
+    def __str__(self) -> str:
+        return f"{self.title or self.slug} ({self.site})"
+
+    def clean(self) -> None:
+        try:
+            validate_slug(self.slug)
+        except ValueError as exc:
+            raise ValidationError({"slug": str(exc)}) from None
+
+
+class FirstSeen(EpisodeFields):
+    """When an episode in a language was first seen available on its site: the RSS item's
+    pubDate. Rows seen at a series' first check are `baseline` (not news, not in the feed)."""
+
+    series = models.ForeignKey(WatchedSeries, on_delete=models.CASCADE, related_name="releases")
+    first_seen_at = models.DateTimeField()
+    baseline = models.BooleanField(default=False)
+    # Sonarr's numbering for the release name (as a search would name it); a film
+    # without a Sonarr special has none and is not offered.
+    name_season = models.PositiveIntegerField(null=True, blank=True)
+    name_episode = models.PositiveIntegerField(null=True, blank=True)
+    absolute = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "release first seen"
+        verbose_name_plural = "releases first seen"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "slug", "season", "episode", "language"], name="first_seen_identity"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["-first_seen_at", "-id"],
+                condition=models.Q(baseline=False),
+                name="first_seen_feed",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.episode_label

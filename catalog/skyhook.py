@@ -113,6 +113,29 @@ def show(tvdb_id: int) -> Show | None:
     return found
 
 
+def show_if_reachable(tvdb_id: int | None) -> Show | None:
+    """`show(tvdb_id)`, or None without an id or while SkyHook fails (logged): for
+    naming that falls back to the site's own numbering."""
+    if not tvdb_id:
+        return None
+    try:
+        return show(tvdb_id)
+    except SkyHookError as exc:
+        log.warning("SkyHook unavailable for tvdb %s: %s", tvdb_id, exc)
+        return None
+
+
+def tvdb_id_if_reachable(title: str) -> int | None:
+    """`find_tvdb_id(title)`, or None while SkyHook fails (logged)."""
+    if not title:
+        return None
+    try:
+        return find_tvdb_id(title)
+    except SkyHookError as exc:
+        log.warning("no TVDB id for %r: %s", title, exc)
+        return None
+
+
 def search(term: str) -> list[Show]:
     """Shows for a title (or `imdb:`/`tmdb:` term), best first, without episodes."""
     term = term.strip().lower()

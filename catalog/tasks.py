@@ -1,4 +1,5 @@
-"""Celery tasks of the catalog: title indexes kept fresh in Redis, episodes probed."""
+"""Celery tasks of the catalog: title indexes kept fresh in Redis, episodes probed, watched
+series checked for new releases."""
 
 from __future__ import annotations
 
@@ -65,3 +66,29 @@ def probe_availability(
     finally:
         get_redis().delete(probe_queued_key(identity))
     return None if row is None else row.available
+
+
+@shared_task(name="catalog.tasks.check_watched_series", ignore_result=True)
+def check_watched_series(now: str | None = None) -> int:
+    """Check the watched series that are due (beat, every minute); `now` (ISO 8601)
+    replaces the clock, for tests that move time on."""
+    from datetime import datetime
+
+    from catalog import watcher
+
+    return watcher.check_due(datetime.fromisoformat(now) if now else None)
+
+
+@shared_task(name="catalog.tasks.check_watched_series_now", ignore_result=True)
+def check_watched_series_now(pk: int) -> None:
+    """Check one watched series at once (admin "check now", the API's `check`)."""
+    from catalog import watcher
+
+    watcher.check_now(pk)
+
+
+def enqueue_check(pk: int) -> None:
+    """Queue a check of one watched series once the current transaction commits."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: check_watched_series_now.delay(pk))

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
+from catalog import watching
 from catalog.magnet import MagnetError, parse_magnet
 from downloads import ledger
 from downloads.models import Job
@@ -154,6 +155,7 @@ def _add_one(
     )
     if not stopped:
         ledger.enqueue(job)
+    watching.note_grab(ident.site, ident.slug, ident.season)  # the RSS feed follows the series
     log.info(
         "added %s (%s) as job %s%s", task.hash, task.name, job.pk, " stopped" if stopped else ""
     )

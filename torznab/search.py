@@ -23,7 +23,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from catalog import lookup, numbering, skyhook, specials
+from catalog import lookup, numbering, skyhook, specials, watching
 from catalog.identity import EpisodeIdentity
 from catalog.magnet import Mode, build_magnet, info_hash
 from catalog.models import EpisodeAvailability, unavailable_ttl_hours
@@ -85,6 +85,11 @@ def run(query: Query) -> list[Item]:
     if query.function == "movie":
         items = _movie_items(query)
     elif not query.q and not query.has_ids:
+        from torznab import recent  # recent builds its items with this module's functions
+
+        page = recent.page(query)  # the RSS feed: newest releases of the watched series
+        if page is not None:
+            return page
         items = _test_items()
     else:
         items = _series_items(query)
@@ -468,6 +473,7 @@ def _series_items(query: Query) -> list[Item]:
     if target is None:
         log.info("torznab: no series for q=%r tvdbid=%s", query.q, query.tvdbid)
         return []
+    watching.note_search(target.site, target.slug, target.title, target.tvdb_id)
     wanted = _wanted(query, target, absolute)
     if not wanted:
         return []

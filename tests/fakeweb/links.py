@@ -117,11 +117,36 @@ class LinkTable:
                             data.HOSTER_MEDIA[hoster],
                         )
                     )
-        self.links = tuple(links)
-        self.by_code = {link.code: link for link in links}
-        self.by_redirect = {link.redirect_id: link for link in links}
-        if len(self.by_code) != len(links) or len(self.by_redirect) != len(links):
+        self._defaults = tuple(links)
+        self._use(self._defaults)
+
+    def _use(self, links: tuple[HosterLink, ...]) -> None:
+        by_code = {link.code: link for link in links}
+        by_redirect = {link.redirect_id: link for link in links}
+        if len(by_code) != len(links) or len(by_redirect) != len(links):
             raise RuntimeError("fakeweb link ids collide: change a slug or title")
+        # Swapped together, so a server thread sees the old table or the new one.
+        self.links, self.by_code, self.by_redirect = links, by_code, by_redirect
+
+    def set_languages(
+        self, site: str, slug: str, season: int, episode: int, languages: tuple[str, ...]
+    ) -> None:
+        """Make one episode offer exactly `languages`, on the hosters it has by default
+        (VOE if none): () holds it back, more languages release them. reset() undoes it."""
+        where = (site, slug, season, episode)
+        default = [link for link in self._defaults if _where(link) == where]
+        hosters = dict.fromkeys(link.hoster for link in default) or {"VOE": None}
+        media = {link.hoster: link.media for link in default}
+        kept = [link for link in self.links if _where(link) != where]
+        added = [
+            _link(*where, language, hoster, media.get(hoster, data.HOSTER_MEDIA[hoster]))
+            for language in languages
+            for hoster in hosters
+        ]
+        self._use((*kept, *added))
+
+    def reset(self) -> None:
+        self._use(self._defaults)
 
     def for_episode(self, site: str, slug: str, season: int, episode: int) -> list[HosterLink]:
         return [
@@ -137,3 +162,7 @@ class LinkTable:
             if (link.language, link.hoster) == (language, hoster):
                 return link
         raise KeyError(f"no {hoster}/{language} link for {site} {slug} S{season}E{episode}")
+
+
+def _where(link: HosterLink) -> tuple[str, str, int, int]:
+    return (link.site, link.slug, link.season, link.episode)

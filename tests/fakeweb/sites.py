@@ -9,6 +9,11 @@ url}]}), `/suche?term=`. megakino: `/sitemap.xml` (index) -> `/sitemap-films.xml
 player iframes (films) or episode/hoster selects plus iframes (serials),
 `/index.php?yg=token` (sets the cookie the package fetches first; set
 `require_token_cookie` to make pages insist on it).
+
+Season and film pages flag each row with its languages (aniworld `<img class="flag"
+src=".../german.svg">`, s.to `<svg class="svg-flag-german">`) and list only episodes
+that have hoster links, so `LinkTable.set_languages` can hold an episode back or
+release a language the way a site publishes them.
 """
 
 from __future__ import annotations
@@ -35,6 +40,13 @@ if TYPE_CHECKING:
 
 # aniworld's data-lang-key per language (aniworld.config.LANG_KEY_MAP).
 ANIWORLD_LANG_KEYS = {"German Dub": "1", "English Sub": "2", "German Sub": "3", "English Dub": "4"}
+# aniworld's flag image per language (`/public/img/<name>.svg` on season pages).
+ANIWORLD_FLAGS = {
+    "German Dub": "german",
+    "German Sub": "japanese-german",
+    "English Sub": "japanese-english",
+    "English Dub": "english",
+}
 # s.to's data-language-label per language.
 STO_LANG_LABELS = {"German Dub": "Deutsch", "English Dub": "Englisch"}
 
@@ -147,23 +159,41 @@ class AniworldSite(_LinkedSite):
         )
         return _page(f"{series.title} | AniWorld", body)
 
+    def _flags(self, series: data.Series, season_no: int, number: int, href: str) -> str | None:
+        """The row's language flags as AniWorld shows them; None: not on the site (yet)."""
+        links = self.links.for_episode(data.ANIWORLD, series.slug, season_no, number)
+        if not links:
+            return None
+        langs = sorted({link.language for link in links}, key=ANIWORLD_LANG_KEYS.__getitem__)
+        flags = "".join(
+            f'<img class="flag" src="/public/img/{ANIWORLD_FLAGS[lang]}.svg" title="{lang}"> '
+            for lang in langs
+        )
+        return f'<td class="editFunctions"><a href="{href}"> {flags}</a></td>\n'
+
     def _season_page(self, series: data.Series, season_no: int) -> Response:
         season = series.season(season_no)
-        rows = "\n".join(
-            f'<tr data-episode-season-id="{e.number}" itemprop="episode" itemscope="" '
-            'itemtype="http://schema.org/Episode">\n'
-            f'<td class="season{season_no}EpisodeID"><meta itemprop="episodeNumber" '
-            f'content="{e.number}"><a itemprop="url" href="/anime/stream/{series.slug}/'
-            f'staffel-{season_no}/episode-{e.number}"> Folge {e.number} </a></td>\n'
-            f'<td class="seasonEpisodeTitle"><a href="/anime/stream/{series.slug}/staffel-'
-            f'{season_no}/episode-{e.number}"> <strong>{escape(e.title_de)}</strong> - '
-            f"<span>{escape(e.title_en)}</span> </a></td>\n</tr>"
-            for e in season.episodes
-        )
+        rows = []
+        for e in season.episodes:
+            href = f"/anime/stream/{series.slug}/staffel-{season_no}/episode-{e.number}"
+            flags = self._flags(series, season_no, e.number, href)
+            if flags is None:
+                continue
+            rows.append(
+                f'<tr data-episode-season-id="{e.number}" itemprop="episode" itemscope="" '
+                'itemtype="http://schema.org/Episode">\n'
+                f'<td class="season{season_no}EpisodeID"><meta itemprop="episodeNumber" '
+                f'content="{e.number}"><a itemprop="url" href="{href}"> Folge {e.number} </a>'
+                "</td>\n"
+                f'<td class="seasonEpisodeTitle"><a href="{href}"> <strong>'
+                f"{escape(e.title_de)}</strong> - <span>{escape(e.title_en)}</span> </a></td>\n"
+                f"{flags}</tr>"
+            )
         return _page(
             f"Staffel {season_no} von {series.title}",
-            f'<table class="seasonEpisodesList"><tbody id="season{season_no}">\n{rows}\n'
-            "</tbody></table>",
+            f'<table class="seasonEpisodesList"><tbody id="season{season_no}">\n'
+            + "\n".join(rows)
+            + "\n</tbody></table>",
         )
 
     def _films_page(self, series: data.Series) -> Response:
@@ -175,8 +205,14 @@ class AniworldSite(_LinkedSite):
             f'<td class="season0EpisodeID"><a href="/anime/stream/{series.slug}/filme/'
             f'film-{f.number}"> Film {f.number} </a></td>\n'
             f'<td class="seasonEpisodeTitle"><a href="/anime/stream/{series.slug}/filme/'
-            f'film-{f.number}"> <strong></strong> <span>{escape(f.title)}</span> </a></td>\n</tr>'
+            f'film-{f.number}"> <strong></strong> <span>{escape(f.title)}</span> </a></td>\n'
+            f"{flags}</tr>"
             for f in series.films
+            if (
+                flags := self._flags(
+                    series, 0, f.number, f"/anime/stream/{series.slug}/filme/film-{f.number}"
+                )
+            )
         )
         return _page(
             f"Filme von {series.title}",
@@ -310,9 +346,14 @@ class StoSite(_LinkedSite):
         season = series.season(season_no)
         rows = []
         for e in season.episodes:
+            links = self.links.for_episode(data.STO, series.slug, season_no, e.number)
+            if not links:
+                continue  # not on the site (yet)
+            offered = {link.language for link in links}
             flags = "".join(
                 f'<svg class="svg-flag-{"german" if lang == "German Dub" else "english"}"></svg>'
-                for lang in series.episode_languages(e)
+                for lang in STO_LANG_LABELS
+                if lang in offered
             )
             href = f"/serie/{series.slug}/staffel-{season_no}/episode-{e.number}"
             # One link per line: the package's episode regex is greedy within a line.

@@ -91,8 +91,9 @@ class FakeWeb:
         self._started = False
 
     def reset(self) -> None:
-        """Forget traffic, disarm faults and restore the CDN's token policy."""
+        """Forget traffic, disarm faults, restore the CDN's token policy and the links."""
         self.counts.reset()
+        self.links.reset()
         for server in self.servers.values():
             server.clear_faults()
         self.cdn.reset_config()
