@@ -70,12 +70,11 @@ class SlowClients:
     def _trickle(self) -> None:
         selector = selectors.DefaultSelector()
         for sock in self.opened:
-            selector.register(sock, selectors.EVENT_READ)
+            selector.register(sock, selectors.EVENT_READ, data=sock)
         next_line = time.monotonic() + TRICKLE_SECONDS
         while not self._stop.is_set() and selector.get_map():
             for key, _ in selector.select(timeout=0.2):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                sock = key.data
                 try:
                     data = sock.recv(4096)
                 except BlockingIOError:
@@ -87,8 +86,7 @@ class SlowClients:
             if time.monotonic() >= next_line:
                 next_line += TRICKLE_SECONDS
                 for key in list(selector.get_map().values()):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
+                    sock = key.data
                     try:
                         sock.send(b"X-Slow: 1\r\n")
                     except OSError:
