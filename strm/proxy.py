@@ -55,9 +55,10 @@ BANDWIDTH_CACHE_SECONDS = 24 * 3600
 # so after a re-resolve every further segment takes this path).
 _MEMO_SIZE = 32
 _MEMO_SECONDS = 600.0
+# Passed on as upstream sent them (catalog.egress.connections refused invalid values);
+# Content-Length is ours to state: the size the body really has (see _media_reply).
 _MEDIA_HEADERS = (
     "Content-Type",
-    "Content-Length",
     "Content-Range",
     "Accept-Ranges",
     "ETag",
@@ -424,7 +425,9 @@ def _media_reply(
     headers = {name: value for name in _MEDIA_HEADERS if (value := answer.header(name))}
     headers.setdefault("Content-Type", _content_type(target))
     skip, length = 0, None
-    size = answer.content_length()
+    size = answer.content_length()  # parsed: "188, 188" is 188, a chunked body has none
+    if size is not None:
+        headers["Content-Length"] = str(size)
     if answer.status == 200 and range_header and not if_range and size is not None:
         # Upstream ignored the Range: cut the requested part out ourselves.
         wanted = parse_range(range_header, size)
