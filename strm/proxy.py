@@ -162,16 +162,19 @@ def serve(target: Target, client: ClientRequest) -> Reply:
     except Refreshable as failure:
         log.info("strm: %s (%s); re-resolving %s", failure, target.kind or "entry", identity)
         resolved.record_failure(identity, failure.upstream_status, str(failure))
+        return _retry(target, client, resolution, str(failure))
     except Failed as failure:
         log.warning("strm: %s for %s: %s", target.kind or "entry", identity, failure)
         return _error(failure.status, str(failure))
-    return _retry(target, client, resolution)
 
 
-def _retry(target: Target, client: ClientRequest, stale: Resolution) -> Reply:
+def _retry(target: Target, client: ClientRequest, stale: Resolution, why: str) -> Reply:
     identity = target.identity
     try:
         fresh = resolved.refresh(identity, stale=stale)
+        if fresh.version == stale.version:  # re-resolved moments ago, and that failed too
+            log.warning("strm: %s for %s: %s; re-resolved just now", target.kind, identity, why)
+            return _error(502, f"{why}; re-resolved just now, trying again shortly")
         reply = _attempt(target, client, fresh)
     except ResolveError as exc:
         log.warning("strm: re-resolving %s failed: %s", identity, exc)
