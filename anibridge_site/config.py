@@ -110,6 +110,8 @@ class Config:
     strm_proxy_secret: str
     strm_proxy_upstream_allowlist: tuple[str, ...]
     strm_proxy_cache_ttl_seconds: int
+    strm_proxy_token_ttl_seconds: int
+    strm_proxy_secret_fallbacks: tuple[str, ...]
     # Where each value came from is not needed at run time; keep the raw mapping
     # out of reprs so secrets never reach a log line.
     _raw: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -363,6 +365,8 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
             h.lower() for h in r.items("STRM_PROXY_UPSTREAM_ALLOWLIST", "")
         ),
         strm_proxy_cache_ttl_seconds=r.integer("STRM_PROXY_CACHE_TTL_SECONDS", 0),
+        strm_proxy_token_ttl_seconds=r.integer("STRM_PROXY_TOKEN_TTL_SECONDS", 900),
+        strm_proxy_secret_fallbacks=r.items("STRM_PROXY_SECRET_FALLBACKS", ""),
         _raw=values,
     )
     _check_combinations(cfg)
