@@ -75,7 +75,7 @@ class RawOrigin:
                     pending += data
                 request, _, pending = pending.partition(b"\r\n\r\n")
                 self.requests.append(request + b"\r\n\r\n")
-                answer = self.answers.pop(0)
+                answer = self.answer_for(request, conn)
                 if callable(answer):
                     answer(conn)
                 else:
@@ -85,6 +85,10 @@ class RawOrigin:
         finally:
             conn.close()
             self.closed += 1
+
+    def answer_for(self, request: bytes, conn: socket.socket) -> Answer:
+        """The answer to `request` (its head) on `conn`: the next one given."""
+        return self.answers.pop(0)
 
     def stop(self) -> None:
         self.listener.close()

@@ -15,13 +15,10 @@ episodes: the proxy answers 502 at once.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import socket
-import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -32,12 +29,11 @@ from strm.stream_urls import stream_url
 from tests.fakeweb import FakeWeb
 from tests.resilience.gunicorn_test_conf import UPSTREAM_TIMEOUT_SECONDS
 from tests.resilience.record import record
-from tests.resilience.stack import FAST_TIMEOUTS_GUNICORN_CONFIG, WebServer, local_part
-from tests.strm_helpers import SECRET, accept_in_background, store_resolution, use_proxy_config
+from tests.resilience.stack import WebServer, fast_proxy_web, local_part
+from tests.strm_helpers import store_resolution, use_proxy_config
+from tests.test_strm_upstream import Answer, RawOrigin
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-Answer = bytes | Callable[[socket.socket], None]
 
 GENUINE = bytes(range(256)) * 64
 SMUGGLED = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nContent-Length: 8\r\n\r\nSMUGGLED"
@@ -72,46 +68,26 @@ def smuggle_later(conn: socket.socket) -> None:
     conn.sendall(SMUGGLED)
 
 
-class HostileOrigin:
+class HostileOrigin(RawOrigin):
     """Answers each request by its path, on any connection, with the bytes given; counts
     the connections each path was asked on."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        super().__init__()
         self.routes: dict[str, Answer] = {}
-        self.connections_per_path: Counter[str] = Counter()
-        accept_in_background(self.listener, self._accepted)
+        self._asked: set[tuple[str, int]] = set()
 
     def route(self, path: str, reply: Answer) -> str:
         self.routes[path] = reply
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}{path}"
+        return self.url(path)
 
-    def _accepted(self, conn: socket.socket) -> None:
-        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def answer_for(self, request: bytes, conn: socket.socket) -> Answer:
+        path = request.split(b" ", 2)[1].decode()
+        self._asked.add((path, id(conn)))
+        return self.routes.get(path, answer("Content-Length: 0", status="404 No"))
 
-    def _serve(self, conn: socket.socket) -> None:
-        seen: set[str] = set()
-        pending = b""
-        with contextlib.suppress(OSError), conn:
-            while True:
-                while b"\r\n\r\n" not in pending:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    pending += data
-                head, _, pending = pending.partition(b"\r\n\r\n")
-                path = head.split(b" ", 2)[1].decode()
-                if path not in seen:
-                    seen.add(path)
-                    self.connections_per_path[path] += 1
-                reply = self.routes.get(path, answer("Content-Length: 0", status="404 No"))
-                if callable(reply):
-                    reply(conn)
-                else:
-                    conn.sendall(reply)
-
-    def stop(self) -> None:
-        self.listener.close()
+    def connections_to(self, path: str) -> int:
+        return sum(1 for asked, _ in self._asked if asked == path)
 
 
 @dataclass(frozen=True)
@@ -194,23 +170,9 @@ def server(
     django_db_setup: None, fakeweb_session: FakeWeb, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WebServer]:
     # One worker: its pool of upstream connections is the one the cases can poison.
-    web = WebServer(
-        tmp_path_factory.mktemp("hostile"), {}, workers=1, config=FAST_TIMEOUTS_GUNICORN_CONFIG
-    )
-    web.env.update(
-        fakeweb_session.app_env(),
-        STRM_PROXY_MODE="proxy",
-        STRM_PROXY_AUTH="token",
-        STRM_PROXY_SECRET=SECRET,
-        STRM_PUBLIC_BASE_URL=web.base_url,
-        LOG_LEVEL="INFO",
-    )
-    web.start()
-    try:
+    log_dir = tmp_path_factory.mktemp("hostile")
+    with fast_proxy_web(log_dir, fakeweb_session.app_env()) as web:
         yield web
-    finally:
-        web.stop()
-        print(web.output()[-4000:])  # shown when a test of this module failed
 
 
 @pytest.fixture
@@ -316,7 +278,7 @@ def test_a_body_cut_off_or_left_half_read_never_poisons_the_next_answer(
         while len(received) < 64 * 1024:
             received += hasty.recv(65536)
     time.sleep(0.5)
-    assert origin.connections_per_path["/102.ts"] == 1
+    assert origin.connections_to("/102.ts") == 1
     player = Player(server.base_url)
     try:
         status, _, body, _ = player.get(large)
@@ -324,7 +286,7 @@ def test_a_body_cut_off_or_left_half_read_never_poisons_the_next_answer(
     finally:
         player.close()
     # The half-read connection was dropped, never lent to the next request.
-    assert origin.connections_per_path["/102.ts"] == 2, origin.connections_per_path
+    assert origin.connections_to("/102.ts") == 2
     record(
         "hostile upstream: cut and half-read bodies",
         2,

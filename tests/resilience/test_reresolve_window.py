@@ -17,8 +17,8 @@ from strm import resolved
 from strm.stream_urls import stream_url
 from tests.fakeweb import FakeWeb
 from tests.resilience.record import record
-from tests.resilience.stack import FAST_TIMEOUTS_GUNICORN_CONFIG, WebServer, get, hls_uris
-from tests.strm_helpers import SECRET, use_proxy_config
+from tests.resilience.stack import WebServer, fast_proxy_web, get, hls_uris
+from tests.strm_helpers import use_proxy_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -32,23 +32,9 @@ REQUESTS = 20
 def server(
     django_db_setup: None, fakeweb_session: FakeWeb, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WebServer]:
-    web = WebServer(
-        tmp_path_factory.mktemp("re-resolve"), {}, workers=2, config=FAST_TIMEOUTS_GUNICORN_CONFIG
-    )
-    web.env.update(
-        fakeweb_session.app_env(),
-        STRM_PROXY_MODE="proxy",
-        STRM_PROXY_AUTH="token",
-        STRM_PROXY_SECRET=SECRET,
-        STRM_PUBLIC_BASE_URL=web.base_url,
-        LOG_LEVEL="INFO",
-    )
-    web.start()
-    try:
+    log_dir = tmp_path_factory.mktemp("re-resolve")
+    with fast_proxy_web(log_dir, fakeweb_session.app_env(), workers=2) as web:
         yield web
-    finally:
-        web.stop()
-        print(web.output()[-4000:])  # shown when a test of this module failed
 
 
 @pytest.fixture
