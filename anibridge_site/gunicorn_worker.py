@@ -1,14 +1,15 @@
 """gunicorn's gevent worker with a deadline on each request head, apart from the keep-alive wait.
 
 gunicorn's gevent worker bounds only the whole wait for a request (`keepalive`), from
-the end of the previous response to the end of the next head, and the first request
-of a connection not at all without keep-alive. A client that trickles a head one
-byte at a time so holds one of the worker's connection slots for that long (75 s
-here); a few thousand such sockets filled every slot and /health stopped answering.
-Here a connection may stay idle between requests for KEEPALIVE seconds (ffmpeg
+the end of the previous response (or the accept) to the end of the next head. A
+client that trickles a head one byte at a time so holds one of the worker's
+connection slots for that long (75 s here); a few thousand such sockets filled every
+slot and /health stopped answering. (With `keepalive` 0 gunicorn reads heads outside
+this hook, unbounded: keep it above 0.)
+Here a connection may stay idle between requests for `keepalive` seconds (ffmpeg
 keeps its connection between segments), but once the first byte of a head has
 arrived the whole head must follow within HEAD_TIMEOUT, and a new connection must
-send its first head within HEAD_TIMEOUT of being accepted. A connection that misses
+start its first head within HEAD_TIMEOUT of being accepted. A connection that misses
 its deadline is closed without an answer, as gunicorn closes an idle one.
 
 The hook is the worker's timeout_ctx(), the context gunicorn wraps around reading
