@@ -115,6 +115,8 @@ class Config:
     strm_proxy_secret: str
     strm_proxy_upstream_allowlist: tuple[str, ...]
     strm_proxy_cache_ttl_seconds: int
+    strm_proxy_token_ttl_seconds: int
+    strm_proxy_secret_fallbacks: tuple[str, ...]
     # Reverse proxies whose X-Forwarded-Proto/-Host the STRM proxy believes (strm.public_url).
     strm_trusted_proxies: tuple[IPNetwork, ...]
     # Browser players (strm.cors): ("*",) = any origin, () = CORS off.
@@ -413,6 +415,8 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
             h.lower() for h in r.items("STRM_PROXY_UPSTREAM_ALLOWLIST", "")
         ),
         strm_proxy_cache_ttl_seconds=r.integer("STRM_PROXY_CACHE_TTL_SECONDS", 0),
+        strm_proxy_token_ttl_seconds=r.integer("STRM_PROXY_TOKEN_TTL_SECONDS", 900),
+        strm_proxy_secret_fallbacks=r.items("STRM_PROXY_SECRET_FALLBACKS", ""),
         strm_trusted_proxies=r.networks("STRM_TRUSTED_PROXIES", ""),
         cors_origins=r.origins("ANIBRIDGE_CORS_ORIGINS", "*"),
         cors_allow_credentials=r.flag("ANIBRIDGE_CORS_ALLOW_CREDENTIALS", True),

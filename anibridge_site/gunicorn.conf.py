@@ -1,15 +1,38 @@
 """Gunicorn settings for the web process: gevent workers, from AniBridge's config."""
 
+import resource
+
 from anibridge_site.config import load
 
 _cfg = load()
 
+
+def _open_files_limit() -> int:
+    """The soft limit on open files, raised to the hard one first (as nginx and Go
+    programs do): a connection costs a descriptor, a proxied stream two."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft == resource.RLIM_INFINITY or soft >= hard:
+        return hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        return soft
+    return hard
+
+
 bind = f"{_cfg.host}:{_cfg.port}"
 workers = _cfg.web_concurrency
 # gevent: the STRM proxy holds many long, mostly idle streams; one greenlet each.
-worker_class = "gevent"
-worker_connections = 1000
-# ffmpeg keeps connections open between segment requests.
+# Heads have a deadline of their own (anibridge_site/gunicorn_worker.py).
+worker_class = "anibridge_site.gunicorn_worker.HeadDeadlineWorker"
+# Slots for far more sockets than players: slow or idle clients that take slots until
+# their head deadline must not crowd out /health and real requests (2,000 slow sockets
+# in tests/resilience/test_slow_clients.py). Greenlets are cheap; descriptors are the limit.
+worker_connections = max(1000, min(10_000, _open_files_limit() // 2))
+# ffmpeg keeps connections open between segment requests: idle time allowed after a
+# response (not before the first request, nor within a head; see gunicorn_worker).
 keepalive = 75
 # With gevent the worker heartbeat is independent of request length, so streams of
 # any duration are fine; this only bounds a stuck worker.

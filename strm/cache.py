@@ -4,6 +4,8 @@ Keys, all per identity (provider '' = any hoster):
 - `strm:resolved:...` (Django cache): the current resolution (strm.resolved), which each
   process also remembers for a few seconds (remembered/remember/forget);
 - `strm:resolve-failed:...` (Django cache, seconds): a resolve just failed, don't retry yet;
+- `strm:resolve-window:...` (Django cache, seconds): a resolve ran just now, successful
+  or not; re-resolving once more must wait (strm.resolved.RESOLVE_WINDOW_SECONDS);
 - `anibridge:strm:resolving:...` (plain Redis): the lock that serialises re-resolves.
 """
 
@@ -54,6 +56,10 @@ def identity_key(identity: EpisodeIdentity) -> str:
 
 def failure_key(identity: EpisodeIdentity) -> str:
     return f"strm:resolve-failed:{_identity_suffix(identity)}"
+
+
+def window_key(identity: EpisodeIdentity) -> str:
+    return f"strm:resolve-window:{_identity_suffix(identity)}"
 
 
 def lock_key(identity: EpisodeIdentity) -> str:

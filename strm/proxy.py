@@ -55,9 +55,10 @@ BANDWIDTH_CACHE_SECONDS = 24 * 3600
 # so after a re-resolve every further segment takes this path).
 _MEMO_SIZE = 32
 _MEMO_SECONDS = 600.0
-# Content-Type is ours to choose (strm.media_types), never passed through.
+# Passed on as upstream sent them (catalog.egress.connections refused invalid values).
+# Content-Type (strm.media_types) and Content-Length (the size the body really has, see
+# _media_reply) are ours to state, never passed through.
 _MEDIA_HEADERS = (
-    "Content-Length",
     "Content-Range",
     "Accept-Ranges",
     "ETag",
@@ -154,16 +155,19 @@ def serve(target: Target, client: ClientRequest) -> Reply:
     except Refreshable as failure:
         log.info("strm: %s (%s); re-resolving %s", failure, target.kind or "entry", identity)
         resolved.record_failure(identity, failure.upstream_status, str(failure))
+        return _retry(target, client, resolution, str(failure))
     except Failed as failure:
         log.warning("strm: %s for %s: %s", target.kind or "entry", identity, failure)
         return _error(failure.status, str(failure))
-    return _retry(target, client, resolution)
 
 
-def _retry(target: Target, client: ClientRequest, stale: Resolution) -> Reply:
+def _retry(target: Target, client: ClientRequest, stale: Resolution, why: str) -> Reply:
     identity = target.identity
     try:
         fresh = resolved.refresh(identity, stale=stale)
+        if fresh.version == stale.version:  # re-resolved moments ago, and that failed too
+            log.warning("strm: %s for %s: %s; re-resolved just now", target.kind, identity, why)
+            return _error(502, f"{why}; re-resolved just now, trying again shortly")
         reply = _attempt(target, client, fresh)
     except ResolveError as exc:
         log.warning("strm: re-resolving %s failed: %s", identity, exc)
@@ -427,7 +431,9 @@ def _media_reply(
         head, answer.header("Content-Type"), target.kind, target.extension
     )
     skip, length = 0, None
-    size = answer.content_length()
+    size = answer.content_length()  # parsed: "188, 188" is 188, a chunked body has none
+    if size is not None:
+        headers["Content-Length"] = str(size)
     if answer.status == 200 and range_header and not if_range and size is not None:
         # Upstream ignored the Range: cut the requested part out ourselves.
         wanted = parse_range(range_header, size)

@@ -3,8 +3,13 @@
 Read path: Django cache (Redis) -> StrmUrlMapping row -> catalog resolver. A
 re-resolve after an upstream failure runs at most once at a time per identity
 across all processes (a Redis lock); whoever waited on the lock gets the fresh
-result instead of resolving again, and a failed resolve is remembered for a few
-seconds so the waiters fail fast instead of each trying the hosters again.
+result instead of resolving again. A re-resolve runs at most once per
+RESOLVE_WINDOW_SECONDS, successful or not (markers in Redis, so across processes): a
+failed resolve makes the next requests fail fast, and a fresh URL that fails upstream
+too stays until the window ends, instead of every failing request fetching the
+episode page and the hoster page again. A re-resolve that helped (the request it was
+made for then succeeded) ends its window: when that URL expires in turn, it is
+replaced at once.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ WAIT_TIMEOUT = 150.0
 # resolves, up to LOCK_TIMEOUT: a holder killed mid-resolve (worker or web process)
 # blocks the identity for seconds, not minutes.
 LOCK_LEASE_SECONDS = 9.0
-FAILURE_MEMORY_SECONDS = 15
+RESOLVE_WINDOW_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,9 @@ def _expired(resolved_at: datetime) -> bool:
 def refresh(identity: EpisodeIdentity, stale: Resolution | None) -> Resolution:
     """A resolution newer than `stale` (None: any stored one), resolving if there is none.
 
-    Raises ResolveError when the hosters cannot give one.
+    Within RESOLVE_WINDOW_SECONDS of the last resolve, `stale` itself may come back:
+    the caller then knows that retrying gains nothing. Raises ResolveError when the
+    hosters cannot give one.
     """
     cache.forget(cache.identity_key(identity))
     with _resolve_lock(identity):
@@ -163,12 +170,16 @@ def refresh(identity: EpisodeIdentity, stale: Resolution | None) -> Resolution:
         if known is not None and (stale is None or known.version != stale.version):
             return known  # someone else re-resolved while we waited for the lock
         _raise_recent_failure(identity)
+        if stale is not None:  # a re-resolve, after an upstream failure
+            if known is not None and _cache_get(cache.window_key(identity)) is not None:
+                return known  # re-resolved moments ago and failing again: wait for the window
+            _cache_set(cache.window_key(identity), {"at": time.time()}, RESOLVE_WINDOW_SECONDS)
         if known is not None:
             invalidate(identity)  # it failed upstream: nobody may pick it up again
         try:
             stream = _resolver()(identity)
         except ResolveError as exc:
-            _cache_set(cache.failure_key(identity), {"error": str(exc)}, FAILURE_MEMORY_SECONDS)
+            _cache_set(cache.failure_key(identity), {"error": str(exc)}, RESOLVE_WINDOW_SECONDS)
             raise
         fresh = Resolution(
             url=stream.url,
@@ -203,6 +214,8 @@ def record_failure(identity: EpisodeIdentity, status: int | None, error: str) ->
 
 
 def record_success(identity: EpisodeIdentity, status: int) -> None:
+    """A retry after a re-resolve worked: note it, and let the next failure re-resolve."""
+    _cache_delete(cache.window_key(identity))
     StrmUrlMapping.objects.filter(**_lookup(identity)).update(
         last_status=status, last_error="", last_checked_at=timezone.now(), fail_count=0
     )

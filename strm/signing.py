@@ -2,23 +2,38 @@
 
 The entry URL (`/strm/stream?site&slug&s&e&lang[&provider]&sig`) lives in a .strm
 file for years, so its signature has no expiry. Every URI of a rewritten playlist
-becomes `/strm/proxy/<token>/<name>.<ext>`; the token is signed too and never
-expires either (ffmpeg does not reload a VOD playlist, and a paused playback may
-resume hours later). A token carries what the proxy needs to serve the resource
-without any server-side state: the identity, the upstream URL, and the chain of
-locators from the entry playlist down, to find the resource again after a re-resolve.
+becomes `/strm/proxy/<token>/<name>.<ext>`; the token is signed too. A token carries
+what the proxy needs to serve the resource without any server-side state: the
+identity, the upstream URL, and the chain of locators from the entry playlist down,
+to find the resource again after a re-resolve.
 
-Keys are derived from STRM_PROXY_SECRET (Django's SECRET_KEY when it is unset), one
-per purpose, so an identity signature can never pass as a token signature.
+Three keys, one per purpose, so no value one of them makes can pass for another:
+- the entry signature (`sig`): HMAC-SHA256 keyed from STRM_PROXY_SECRET;
+- the apikey a .strm file holds with STRM_PROXY_AUTH=apikey: derived from
+  STRM_PROXY_SECRET, so the file no longer holds the secret itself;
+- proxy tokens: keyed from Django's SECRET_KEY *and* STRM_PROXY_SECRET. What a .strm
+  file holds (a signature, an apikey, or, in files written before, the secret itself)
+  is never enough to mint a token that sends the hoster's headers to a URL of one's choice.
+Key rotation: a new STRM_PROXY_SECRET signs; former ones in STRM_PROXY_SECRET_FALLBACKS
+still verify (entry URLs, apikeys and tokens) until the .strm files are rewritten.
+
+Tokens expire after STRM_PROXY_TOKEN_TTL_SECONDS, and only their URL does: ffmpeg
+never reloads a VOD playlist, so a token must keep working for a whole playback with
+pauses (hours). Past its expiry a token decodes without the URL it carried; the
+proxy then finds its resource again from the identity's current resolution by the
+locator chain (strm.proxy), as after a re-resolve. A stolen token so stops naming an
+upstream URL after the TTL, and playback goes on.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
+import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +46,8 @@ from catalog.identity import EpisodeIdentity
 
 # ffmpeg's MAX_URL_SIZE is 4096 including scheme, host and file name; leave room.
 MAX_TOKEN_CHARS = 3600
-_TOKEN_VERSION = 1
+# 2: keyed with SECRET_KEY too, and an expiry ("x", Unix seconds) when a TTL is set.
+_TOKEN_VERSION = 2
 _SIGNATURE_BYTES = 32
 # Inflated JSON of a valid token is a few KiB; more is a forged or broken token.
 _MAX_INFLATED = 64 * 1024
@@ -62,24 +78,27 @@ class ProxyToken:
 # --- keys ------------------------------------------------------------------------------
 
 
-def _secret() -> bytes:
-    secret = settings.CONFIG.strm_proxy_secret or settings.SECRET_KEY
-    return secret.encode()
-
-
-def _key(purpose: str) -> bytes:
-    return _derived_key(_secret(), purpose)
+def _secrets() -> tuple[str, ...]:
+    """The STRM secret that signs, then the former ones that still verify."""
+    cfg = settings.CONFIG
+    return (cfg.strm_proxy_secret or settings.SECRET_KEY, *cfg.strm_proxy_secret_fallbacks)
 
 
 @lru_cache(maxsize=16)
-def _derived_key(secret: bytes, purpose: str) -> bytes:
+def _derived_key(secret: str, purpose: str) -> bytes:
     # Keyed by the secret too: a changed STRM_PROXY_SECRET takes effect at once.
-    return hmac.digest(secret, f"anibridge.strm.{purpose}".encode(), "sha256")
+    return hmac.digest(secret.encode(), f"anibridge.strm.{purpose}".encode(), "sha256")
 
 
-def _mac(purpose: str, message: bytes) -> bytes:
+@lru_cache(maxsize=16)
+def _token_key(server_key: str, secret: str) -> bytes:
+    # SECRET_KEY never leaves the server; STRM_PROXY_SECRET may sit in old apikey .strm files.
+    return hmac.digest(server_key.encode(), b"anibridge.strm.token\0" + secret.encode(), "sha256")
+
+
+def _mac(key: bytes, message: bytes) -> bytes:
     # hmac.digest: OpenSSL's one-shot HMAC, without building an HMAC object per request.
-    return hmac.digest(_key(purpose), message, "sha256")
+    return hmac.digest(key, message, "sha256")
 
 
 def _b64(data: bytes) -> str:
@@ -106,8 +125,15 @@ def canonical_identity(identity: EpisodeIdentity) -> bytes:
     return "\x1f".join(fields).encode()
 
 
-def sign_identity(identity: EpisodeIdentity) -> str:
-    return _b64(_mac("stream", canonical_identity(identity)))
+def sign_identity(identity: EpisodeIdentity, secret: str | None = None) -> str:
+    """The entry signature, made with `secret` (default: the current STRM secret)."""
+    key = _derived_key(secret or _secrets()[0], "stream")
+    return _b64(_mac(key, canonical_identity(identity)))
+
+
+def apikey(secret: str | None = None) -> str:
+    """The apikey .strm files hold with STRM_PROXY_AUTH=apikey: derived, not the secret."""
+    return _b64(_derived_key(secret or _secrets()[0], "apikey"))
 
 
 def entry_authorized(identity: EpisodeIdentity, query: Mapping[str, str]) -> bool:
@@ -116,12 +142,18 @@ def entry_authorized(identity: EpisodeIdentity, query: Mapping[str, str]) -> boo
     if mode == "none":
         return True
     if mode == "apikey":
-        secret = settings.CONFIG.strm_proxy_secret
         # An unset secret must not make an empty apikey valid.
-        return bool(secret) and hmac.compare_digest(
-            query.get("apikey", "").encode(), secret.encode()
-        )
-    return hmac.compare_digest(query.get("sig", "").encode(), sign_identity(identity).encode())
+        if not settings.CONFIG.strm_proxy_secret:
+            return False
+        given = query.get("apikey", "").encode()
+        # The secret itself is what files written before derived apikeys hold.
+        accepted = [value for secret in _secrets() for value in (apikey(secret), secret)]
+    else:
+        given = query.get("sig", "").encode()
+        accepted = [sign_identity(identity, secret) for secret in _secrets()]
+    # Every candidate compared, each in constant time: no early exit tells which matched.
+    matches = [hmac.compare_digest(given, value.encode()) for value in accepted]
+    return any(matches)
 
 
 def generation_of(url: str) -> str:
@@ -132,39 +164,53 @@ def generation_of(url: str) -> str:
 # --- proxy tokens ----------------------------------------------------------------------
 
 
-def encode_token(token: ProxyToken) -> str:
+def encode_token(token: ProxyToken, *, now: float | None = None) -> str:
     """The signed, URL-safe form of `token`; drops the URL when it would not fit.
 
     Without its URL a token still works: the proxy finds the resource by walking
     the locator chain from the current resolution. Raises TokenTooLarge when even
-    that does not fit.
+    that does not fit. `now` (Unix time) is for tests.
     """
+    ttl = settings.CONFIG.strm_proxy_token_ttl_seconds
+    expires = int(time.time() if now is None else now) + ttl if ttl else None
     with contextlib.suppress(TokenTooLarge):  # a URL alone may be too long to carry
-        text = _seal(_payload(token, with_url=True))
+        text = _seal(_payload(token, expires, with_url=True))
         if len(text) <= MAX_TOKEN_CHARS:
             return text
-    text = _seal(_payload(token, with_url=False))
+    text = _seal(_payload(token, expires, with_url=False))
     if len(text) <= MAX_TOKEN_CHARS:
         return text
     raise TokenTooLarge(f"proxy token of {len(text)} characters (locator chain too long)")
 
 
-def decode_token(text: str) -> ProxyToken:
-    """The token behind `text`; BadToken unless it is intact and signed by us."""
+def decode_token(text: str, *, now: float | None = None) -> ProxyToken:
+    """The token behind `text`; BadToken unless it is intact and signed by us. An
+    expired token comes back without its URL (see the module's docstring)."""
     if len(text) > MAX_TOKEN_CHARS + 64 or text.count(".") != 1:
         raise BadToken("malformed proxy token")
     body, signature = text.split(".")
     # Compared as text: base64 has spare bits, so two spellings could decode alike.
-    expected = _b64(_mac("token", body.encode()))
-    if not hmac.compare_digest(signature.encode(), expected.encode()):
+    server_key = settings.SECRET_KEY
+    for secret in _secrets():  # the current key first: the others only while rotating
+        expected = _b64(_mac(_token_key(server_key, secret), body.encode()))
+        if hmac.compare_digest(signature.encode(), expected.encode()):
+            break
+    else:
         raise BadToken("proxy token signature does not match")
     try:
-        return _from_payload(_inflate(_unb64(body)))
+        payload = _inflate(_unb64(body))
+        token = _from_payload(payload)
+        expires = payload.get("x")
+        if expires is not None and not isinstance(expires, int):
+            raise ValueError("expiry must be a whole number")
     except (ValueError, TypeError, KeyError, zlib.error) as exc:
         raise BadToken(f"unreadable proxy token: {exc}") from None
+    if expires is not None and (time.time() if now is None else now) > expires:
+        return dataclasses.replace(token, url=None)
+    return token
 
 
-def _payload(token: ProxyToken, *, with_url: bool) -> dict[str, object]:
+def _payload(token: ProxyToken, expires: int | None, *, with_url: bool) -> dict[str, object]:
     identity = token.identity
     payload: dict[str, object] = {
         "v": _TOKEN_VERSION,
@@ -182,6 +228,8 @@ def _payload(token: ProxyToken, *, with_url: bool) -> dict[str, object]:
     }
     if with_url and token.url is not None:
         payload["u"] = token.url
+    if expires is not None:
+        payload["x"] = expires
     return payload
 
 
@@ -193,7 +241,8 @@ def _seal(payload: dict[str, object]) -> str:
     # Raw deflate: no zlib header/trailer, every byte counts against MAX_TOKEN_CHARS.
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     body = _b64(compressor.compress(packed) + compressor.flush())
-    return f"{body}.{_b64(_mac('token', body.encode()))}"
+    key = _token_key(settings.SECRET_KEY, _secrets()[0])
+    return f"{body}.{_b64(_mac(key, body.encode()))}"
 
 
 def _inflate(data: bytes) -> dict[str, object]:

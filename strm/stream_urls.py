@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
@@ -32,7 +33,7 @@ def stream_url(identity: EpisodeIdentity) -> str:
     if auth == "token":
         params["sig"] = signing.sign_identity(identity)
     elif auth == "apikey":
-        params["apikey"] = settings.CONFIG.strm_proxy_secret
+        params["apikey"] = signing.apikey()  # derived: the file never holds the secret
     return f"{base}{STREAM_PATH}?{urlencode(params)}"
 
 
@@ -61,3 +62,13 @@ def _number(text: str, name: str, maximum: int) -> int:
     if not text.isascii() or not text.isdigit() or len(text) > len(str(maximum)):
         raise ValueError(f"{name}={text[:20]!r} is not a number from 0 to {maximum}")
     return int(text)
+
+
+def loggable_path(path: str) -> str:
+    """`path` for a log line: a proxy token (it holds the CDN's URL and token) becomes a
+    short digest, which still tells two tokens apart."""
+    if not path.startswith(PROXY_PATH + "/"):
+        return path[:300]
+    token, slash, rest = path[len(PROXY_PATH) + 1 :].partition("/")
+    digest = hashlib.sha256(token.encode(errors="replace")).hexdigest()[:12]
+    return f"{PROXY_PATH}/<token {digest}>{slash}{rest[:100]}"

@@ -6,5 +6,6 @@ app_name = "strm"
 
 urlpatterns = [
     path("stream", views.stream, name="stream"),
-    path("proxy/<str:token>/<str:name>", views.proxied, name="proxy"),
+    # Every path below proxy/, malformed ones too: views.proxied keeps tokens out of the log.
+    path("proxy/<path:rest>", views.proxied, name="proxy"),
 ]

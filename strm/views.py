@@ -31,7 +31,7 @@ from django.http import (
 
 from catalog.egress import splice
 from strm import cors, proxy, public_url, signing
-from strm.stream_urls import PROXY_PATH, STREAM_PATH, identity_from_query
+from strm.stream_urls import PROXY_PATH, STREAM_PATH, identity_from_query, loggable_path
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ def entry_reply(query: Mapping[str, str], client: proxy.ClientRequest) -> proxy.
 
 def token_reply(token: str, name: str, client: proxy.ClientRequest) -> proxy.Reply:
     """A URI of a rewritten playlist: `/strm/proxy/<token>/<name>.<ext>`."""
+    if not token or not name:
+        return _plain(404, "not a proxy URL of AniBridge: /strm/proxy/<token>/<name>")
     if client.method not in _METHODS:
         return _not_allowed()
     try:
@@ -82,17 +84,17 @@ def client_request(
 
 
 def answer(
-    token: str,
+    token: str | None,
     name: str,
     query: Mapping[str, str],
     client: proxy.ClientRequest,
     environ: Mapping[str, Any],
 ) -> proxy.Reply:
-    """Either front end's answer on a proxy path (`token` empty: the entry URL);
-    `environ`: WSGI's, or Django's request.META, which holds the same."""
+    """Either front end's answer on a proxy path (`token` None: the entry URL; "": a
+    malformed proxy path); `environ`: WSGI's, or Django's request.META."""
     if client.method == "OPTIONS":
         return cors.preflight(environ) or _not_allowed()
-    return token_reply(token, name, client) if token else entry_reply(query, client)
+    return entry_reply(query, client) if token is None else token_reply(token, name, client)
 
 
 def finish(reply: proxy.Reply, environ: Mapping[str, Any]) -> proxy.Reply:
@@ -109,14 +111,24 @@ def finish(reply: proxy.Reply, environ: Mapping[str, Any]) -> proxy.Reply:
 
 def stream(request: HttpRequest) -> HttpResponseBase:
     query = request.GET.dict()
-    reply = answer("", "", query, _client(request, query), request.META)
+    reply = answer(None, "", query, _client(request, query), request.META)
     return _render(finish(reply, request.META))
 
 
-def proxied(request: HttpRequest, token: str, name: str) -> HttpResponseBase:
+def proxied(request: HttpRequest, rest: str) -> HttpResponseBase:
+    """Every path under /strm/proxy/: a malformed one gets its 404 here, not Django's."""
+    token, name = _token_and_name(rest)
     query = request.GET.dict()
-    reply = answer(token, name, query, _client(request, query), request.META)
-    return _render(finish(reply, request.META))
+    try:
+        reply = answer(token, name, query, _client(request, query), request.META)
+    except Exception:  # Django would log the path: the token in it holds the CDN's URL
+        log.exception("strm: internal error serving %s", loggable_path(request.path))
+        reply = _plain(500, "internal error in the STRM proxy; see the AniBridge log")
+    response = _render(finish(reply, request.META))
+    if response.status_code >= 400:
+        log.warning("strm: %s for %s", response.status_code, loggable_path(request.path))
+        response._has_been_logged = True  # type: ignore[attr-defined]  # Django's own flag
+    return response
 
 
 def _client(request: HttpRequest, query: Mapping[str, str]) -> proxy.ClientRequest:
@@ -150,10 +162,9 @@ def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
     path = environ.get("PATH_INFO", "")
     if path == STREAM_PATH:
         token = name = ""
-    elif path.startswith(PROXY_PATH + "/") and path.isascii():
-        token, _, name = path[len(PROXY_PATH) + 1 :].partition("/")
-        if not token or not name or "/" in name:
-            return None  # not a URL of ours: Django's 404
+    elif path.startswith(PROXY_PATH + "/"):
+        # Malformed ones too: Django's 404 would log the path, token and all.
+        token, name = _token_and_name(path[len(PROXY_PATH) + 1 :])
     else:
         return None
     try:
@@ -167,11 +178,11 @@ def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
             splice.client_socket(environ),
             public_url.request_base(environ),
         )
-        reply = answer(token, name, query, client, environ)
+        reply = answer(None if path == STREAM_PATH else token, name, query, client, environ)
     except TooManyFieldsSent as exc:  # Django answers 400 to that too
         reply = _plain(400, str(exc))
     except Exception:  # as Django would: a 500 and a logged traceback, the worker lives on
-        log.exception("strm: internal error serving %s", path)
+        log.exception("strm: internal error serving %s", loggable_path(path))
         reply = _plain(500, "internal error in the STRM proxy; see the AniBridge log")
     finally:
         # Request greenlets do not live on to reuse a connection: close what was opened.
@@ -192,6 +203,14 @@ def _phrase(status: int) -> str:
 
 
 # --- both -----------------------------------------------------------------------------
+
+
+def _token_and_name(rest: str) -> tuple[str, str]:
+    """Token and file name of a proxy path after `/strm/proxy/`; ("", "") if malformed."""
+    token, _, name = rest.partition("/")
+    if not token or not name or "/" in name or not rest.isascii():
+        return "", ""
+    return token, name
 
 
 def release_database() -> None:

@@ -185,3 +185,30 @@ def test_invalidate_forgets_the_url_everywhere(web: FakeWeb) -> None:
     assert StrmUrlMapping.objects.get(slug=KAIJU.slug).resolved_url == ""
     resolved.current(KAIJU)
     assert resolves(web) == 2
+
+
+@pytest.mark.django_db
+def test_a_re_resolve_runs_once_per_window_even_when_it_succeeds(
+    web: FakeWeb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = resolved.current(KAIJU)
+    fresh = resolved.refresh(KAIJU, stale=stale)
+    assert resolves(web) == 2
+    # Its URL fails upstream too: requests failing on it get it back, no new resolve,
+    # also in other processes (the marker is in Redis).
+    for _ in range(5):
+        cache.forget_all()
+        assert resolved.refresh(KAIJU, stale=fresh) == fresh
+    assert resolves(web) == 2
+    # Once a request succeeded on it, its expiry in turn is re-resolved at once.
+    resolved.record_success(KAIJU, 206)
+    newer = resolved.refresh(KAIJU, stale=fresh)
+    assert newer.version != fresh.version and resolves(web) == 3
+    # And the window ends by itself.
+    monkeypatch.setattr(resolved, "RESOLVE_WINDOW_SECONDS", 1)
+    resolved.record_success(KAIJU, 206)
+    newest = resolved.refresh(KAIJU, stale=newer)
+    assert resolved.refresh(KAIJU, stale=newest) == newest and resolves(web) == 4
+    time.sleep(1.2)
+    assert resolved.refresh(KAIJU, stale=newest).version != newest.version
+    assert resolves(web) == 5

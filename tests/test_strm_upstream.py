@@ -75,7 +75,7 @@ class RawOrigin:
                     pending += data
                 request, _, pending = pending.partition(b"\r\n\r\n")
                 self.requests.append(request + b"\r\n\r\n")
-                answer = self.answers.pop(0)
+                answer = self.answer_for(request, conn)
                 if callable(answer):
                     answer(conn)
                 else:
@@ -85,6 +85,10 @@ class RawOrigin:
         finally:
             conn.close()
             self.closed += 1
+
+    def answer_for(self, request: bytes, conn: socket.socket) -> Answer:
+        """The answer to `request` (its head) on `conn`: the next one given."""
+        return self.answers.pop(0)
 
     def stop(self) -> None:
         self.listener.close()
@@ -280,7 +284,7 @@ def test_conflicting_or_invalid_content_length_is_a_protocol_error(
 ) -> None:
     head = "HTTP/1.1 200 OK\r\n" + "".join(f"Content-Length: {v}\r\n" for v in lengths)
     origin.answers = [head.encode() + b"\r\nhello"]
-    with pytest.raises(upstream.Unreachable, match="bad Content-Length"):
+    with pytest.raises(upstream.BadResponse, match="bad Content-Length"):
         upstream.open_url(origin.url(), {})
 
 
@@ -347,7 +351,7 @@ def test_head_in_many_tiny_segments_is_read_whole(origin: RawOrigin) -> None:
 
 def test_header_line_over_64_kib_is_a_protocol_error(origin: RawOrigin) -> None:
     origin.answers = [ok(b"ok", "X-Huge: " + "a" * 65536)]
-    with pytest.raises(upstream.Unreachable, match="header line"):
+    with pytest.raises(upstream.BadResponse, match="header line"):
         upstream.open_url(origin.url(), {})
 
 
@@ -355,7 +359,7 @@ def test_more_than_100_headers_is_a_protocol_error_and_100_are_fine(origin: RawO
     fields = [f"X-H{i}: {i}" for i in range(99)]  # and Content-Length
     origin.answers = [ok(b"ok", *fields), ok(b"ok", *fields, "X-One-Too-Many: 1")]
     assert fetch(origin.url())[1] == b"ok"
-    with pytest.raises(upstream.Unreachable, match="more than 100 headers"):
+    with pytest.raises(upstream.BadResponse, match="more than 100 headers"):
         upstream.open_url(origin.url(), {})
 
 
@@ -363,7 +367,7 @@ def test_head_that_never_ends_fails_without_growing_unbounded(origin: RawOrigin)
     endless = b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"f" * 90 + b"\r\n"
     origin.answers = [lambda conn: conn.sendall(endless + endless[17:] * 20_000)]
     started = time.monotonic()
-    with pytest.raises(upstream.Unreachable, match="response head longer than"):
+    with pytest.raises(upstream.BadResponse, match="response head longer than"):
         upstream.open_url(origin.url(), {})
     assert time.monotonic() - started < 3
 
@@ -373,7 +377,7 @@ def test_head_that_never_ends_fails_without_growing_unbounded(origin: RawOrigin)
 )
 def test_a_broken_status_line_is_a_protocol_error(origin: RawOrigin, reply: bytes) -> None:
     origin.answers = [reply]
-    with pytest.raises(upstream.Unreachable):
+    with pytest.raises(upstream.BadResponse):
         upstream.open_url(origin.url(), {})
 
 

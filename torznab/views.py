@@ -50,6 +50,13 @@ def _loggable(params: QueryDict) -> str:
     return urlencode([(k, v) for k, v in params.items() if k.lower() != "apikey"])[:300]
 
 
+def _self_link(request: HttpRequest, params: QueryDict) -> str:
+    """The feed's atom:link: relative (the Host header is the client's to choose, and
+    no *arr app reads the link), and without the API key (feeds get saved and shared)."""
+    query = urlencode([(k, v) for k, v in params.lists() if k.lower() != "apikey"], doseq=True)
+    return request.path + (f"?{query}" if query else "")
+
+
 @require_GET
 def api(request: HttpRequest) -> HttpResponse:
     cfg = settings.CONFIG
@@ -69,5 +76,5 @@ def api(request: HttpRequest) -> HttpResponse:
         log.exception("torznab search failed for %s", _loggable(params))
         return _error(TorznabError(900, "Unknown error: the search failed, see AniBridge's log"))
     return HttpResponse(
-        feed.rss(items, cfg.indexer_name, request.build_absolute_uri()), content_type=RSS_TYPE
+        feed.rss(items, cfg.indexer_name, _self_link(request, params)), content_type=RSS_TYPE
     )

@@ -10,6 +10,13 @@ from ~24% to ~15% of the proxy's CPU, most of the rest being the recv itself. No
 urllib3 either: its layers over http.client cost ~0.15 ms CPU per request under
 gevent. Limits and exception classes are http.client's. No retries, as before with
 urllib3 (retries=False): a failed request is strm.proxy's to re-resolve and retry.
+
+Response heads are read strictly as RFC 9112 says, because the proxy passes some of
+their fields on to players: a head with ambiguous framing (Content-Length next to
+Transfer-Encoding), a field line that is not `token ":" value` (whitespace before the
+colon, no colon), or a control character in a value (a bare CR, a NUL) is refused with
+ProtocolError, never repaired. The whole head, interim responses included, must arrive
+within the read timeout, not only each recv.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
@@ -44,6 +52,12 @@ _lock = threading.Lock()
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110 5.1)
+# Control characters no response head may hold once its CRLFs are LFs: all but HTAB
+# and LF, a bare CR included (RFC 9110 5.5, RFC 9112 2.2). Every other byte is a
+# field-vchar or obs-text, as gunicorn accepts them from us (the head is latin-1).
+_CONTROLS = bytes([*range(0x09), *range(0x0B, 0x20), 0x7F])
+# The lines after the status line: `token ":" value`, or obs-fold continuations.
+_FIELD_LINES = re.compile(r"[^\n]*(?:\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:|[ \t])[^\n]*)*")
 _LINE_BREAKING = re.compile(r"[\r\n\x00]")
 # What http.client refuses in a request target: controls and spaces.
 _NOT_IN_TARGET = re.compile(r"[\x00-\x20\x7f]")
@@ -113,27 +127,31 @@ class Response:
         self._closed = False
         self._chunk_left = 0  # of the current chunk's data
         self._chunk_crlf_due = False  # after a chunk's data, before the next size line
-        # Interim responses (100 Continue, 103 Early Hints) come before the final one.
+        # Interim responses (100 Continue, 103 Early Hints) come before the final one;
+        # all of them count against one deadline, so a stream of them cannot hold us.
+        deadline = time.monotonic() + conn.timeout
         while True:
-            version, self.status, self.reason, self._headers = _parse_head(self._read_head())
+            head = self._read_head(deadline)
+            version, self.status, self.reason, self._headers = _parse_head(head)
             if self.status == 101:
                 raise ProtocolError("101 Switching Protocols, but no upgrade was asked for")
             if self.status >= 200:
                 break
+        if self._sock.gettimeout() != conn.timeout:  # shortened for the head's last recvs
+            self._sock.settimeout(conn.timeout)
         connection = (self.getheader("Connection") or "").lower()
         self._keep_alive = version != "HTTP/1.0" and "close" not in _tokens(connection)
-        coding = self.getheader("Transfer-Encoding")
-        # Declared even where no body follows (HEAD); ignored next to Transfer-Encoding.
+        coding = _transfer_coding(version, self._headers)
+        # Declared even where no body follows (HEAD); never next to Transfer-Encoding.
         self.content_length = None if coding else _content_length(self.getheader("Content-Length"))
         self.length: int | None = self.content_length
         self._chunked = False
         if head_only or self.status in (204, 304):
             self.length = 0
         elif coding:
-            self._chunked = coding.rsplit(",", 1)[-1].strip().lower() == "chunked"
-            # Else the body ends with the connection. Both framings at once smells of
-            # request smuggling: never reused (RFC 9112 6.1).
-            self._keep_alive &= self._chunked and "content-length" not in self._headers
+            # Else the body ends with the connection (RFC 9112 6.3, rule 4).
+            self._chunked = coding == "chunked"
+            self._keep_alive &= self._chunked
         elif self.length is None:
             self._keep_alive = False  # the body ends with the connection
 
@@ -188,23 +206,37 @@ class Response:
         self._buffer = bytearray()
         self._start = self._end = 0
 
-    def _read_head(self) -> str:
-        """The next response head, without the blank line that ends it."""
+    def _read_head(self, deadline: float) -> str:
+        """The next response head, without the blank line that ends it; TimeoutError
+        when it is not complete at `deadline` (time.monotonic())."""
         searched = 0  # bytes after _start in which no head end was found
         while not (end := _HEAD_END.search(self._buffer, self._start + searched, self._end)):
             unread = self._end - self._start
             if unread >= MAX_HEAD:
                 raise ProtocolError(f"response head longer than {MAX_HEAD} bytes")
             searched = max(0, unread - 3)  # a head end may straddle the next recv
-            if not self._fill():
-                if unread:
-                    raise ProtocolError("connection closed in the middle of the response head")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._late()
+            if left < self._conn.timeout - 0.5:  # the first recv keeps the usual timeout
+                self._sock.settimeout(left)
+            try:
+                received = self._fill()
+            except TimeoutError:
+                raise self._late() from None
+            if not received:
+                # Like a pooled connection the server closed: a connection failure.
                 raise http.client.RemoteDisconnected(
-                    "Remote end closed connection without response"
+                    "Remote end closed connection in the middle of the response head"
+                    if unread
+                    else "Remote end closed connection without response"
                 )
         head = self._buffer[self._start : end.start()].decode("latin-1")
         self._start = end.end()
         return head
+
+    def _late(self) -> TimeoutError:
+        return TimeoutError(f"no complete response head within {self._conn.timeout:g} s")
 
     def _read_chunked(self, n: int) -> bytes:
         if self._ended:
@@ -342,41 +374,81 @@ def _host_header(host: str, port: int, default_port: int) -> str:
 
 
 def _parse_head(head: str) -> tuple[str, int, str, dict[str, str]]:
-    """(version, status, reason, headers by lower-case name) of a response head."""
-    lines = head.split("\n")
-    status_line = lines[0].rstrip("\r")
+    """(version, status, reason, headers by lower-case name) of a response head;
+    ProtocolError (or another http.client exception) for anything RFC 9112 does not allow.
+    Messages name a header, never its value: values may hold the CDN's tokens."""
+    text = head.replace("\r\n", "\n")
+    raw = text.encode("latin-1")
+    # Whole-head checks first: one pass each in C, where a check per line cost twice as much.
+    if len(raw.translate(None, _CONTROLS)) != len(raw):
+        raise ProtocolError("control character or bare CR in the response head")
+    lines = text.split("\n")
+    status_line = lines[0]
     if len(status_line) > MAX_LINE:
         raise http.client.LineTooLong("status line")
-    parts = status_line.split(None, 2)
+    parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/"):
-        raise http.client.BadStatusLine(status_line)
+        raise http.client.BadStatusLine(status_line[:80])
     if not parts[0].startswith("HTTP/1."):
-        raise http.client.UnknownProtocol(parts[0])
+        raise http.client.UnknownProtocol(parts[0][:20])
     code = parts[1]
     status = int(code) if len(code) == 3 and code.isascii() and code.isdigit() else 0
     if status < 100:
-        raise http.client.BadStatusLine(status_line)
+        raise http.client.BadStatusLine(status_line[:80])
     if len(lines) > MAX_HEADERS + 1:
         raise ProtocolError(f"got more than {MAX_HEADERS} headers")
+    if not _FIELD_LINES.fullmatch(text):
+        raise ProtocolError(_malformed(lines[1:]))
     headers: dict[str, str] = {}
     name = ""
     for line in lines[1:]:
         if len(line) > MAX_LINE:
             raise http.client.LineTooLong("header line")
         if line.startswith((" ", "\t")):  # obsolete line folding: more of the last value
-            if name:
-                headers[name] += " " + line.strip(" \t\r")
+            if not name:
+                raise ProtocolError("folded line before the first header")
+            headers[name] += " " + line.strip(" \t")
             continue
-        name, colon, value = line.partition(":")
-        name = name.strip().lower() if colon else ""  # a line without a colon is ignored
-        if name:
-            value = value.strip(" \t\r")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        field, _, value = line.partition(":")
+        name = field.lower()
+        value = value.strip(" \t")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return parts[0], status, parts[2].strip() if len(parts) > 2 else "", headers
+
+
+def _malformed(lines: list[str]) -> str:
+    """Which field line is not `token ":" value` (whitespace before the colon included,
+    RFC 9112 5.1). Only its name-like start is quoted: the rest could be a value."""
+    for line in lines:
+        field, colon, _ = line.partition(":")
+        if not line.startswith((" ", "\t")) and not (colon and _TOKEN.fullmatch(field)):
+            start = _TOKEN.match(field)
+            return f"malformed header line {start[0][:40] if start else ''!r}..."
+    return "malformed header lines"
 
 
 def _tokens(value: str) -> set[str]:
     return {token.strip() for token in value.split(",")}
+
+
+def _transfer_coding(version: str, headers: Mapping[str, str]) -> str | None:
+    """The final transfer coding ("chunked" or another), None without Transfer-Encoding.
+
+    Refuses what RFC 9112 6.1 and 6.3 call faulty framing: Transfer-Encoding next to
+    Content-Length (request smuggling, response splitting), in an HTTP/1.0 response,
+    empty, or with chunked applied twice.
+    """
+    value = headers.get("transfer-encoding")
+    if value is None:
+        return None
+    if "content-length" in headers:
+        raise ProtocolError("both Transfer-Encoding and Content-Length")
+    if version == "HTTP/1.0":
+        raise ProtocolError("Transfer-Encoding in an HTTP/1.0 response")
+    codings = [coding.strip().lower() for coding in value.split(",")]
+    if not all(codings) or codings.count("chunked") > 1:
+        raise ProtocolError(f"bad Transfer-Encoding {value[:80]!r}")
+    return codings[-1]
 
 
 def _content_length(value: str | None) -> int | None:

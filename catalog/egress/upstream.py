@@ -69,6 +69,11 @@ class Unreachable(UpstreamError):
     """Connecting, sending or waiting for the response head failed or timed out."""
 
 
+class BadResponse(UpstreamError):
+    """The response head breaks HTTP/1.1's rules (catalog.egress.connections): refused,
+    none of it passed on. A server that answers so is not asked again."""
+
+
 class TooManyRedirects(UpstreamError):
     pass
 
@@ -313,9 +318,17 @@ def _send(method: str, url: str, headers: Mapping[str, str]) -> Upstream:
     try:
         # urllib3's parse_url percent-encodes what may not be sent as is (spaces, ...).
         return Upstream(conn, conn.request(method, parse_url(url).request_uri, headers), url)
+    except http.client.InvalidURL as exc:  # its message holds the URL: not for the log
+        conn.close()
+        raise UpstreamError(
+            f"{_host(url)}: request not sent: control characters in the URL"
+        ) from exc
     except (http.client.HTTPException, OSError) as exc:
         conn.close()
-        raise Unreachable(f"{_host(url)}: {str(exc) or type(exc).__name__}") from exc
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, OSError):  # RemoteDisconnected too: a pooled connection went stale
+            raise Unreachable(f"{_host(url)}: {reason}") from exc
+        raise BadResponse(f"{_host(url)}: malformed response: {reason}") from exc
     except ValueError as exc:  # a line break in a stored header: nothing was sent
         conn.close()
         raise UpstreamError(f"{_host(url)}: request not sent: {exc}") from exc

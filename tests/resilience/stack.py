@@ -262,3 +262,27 @@ def proxy_web(
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def fast_proxy_web(
+    log_dir: Path, site_env: dict[str, str], *, workers: int = 1
+) -> Iterator[WebServer]:
+    """A running WebServer in STRM proxy mode with 2 s upstream timeouts
+    (FAST_TIMEOUTS_GUNICORN_CONFIG), its sites at `site_env` (FakeWeb.app_env()). The end
+    of its log is printed when it stops: pytest shows it for a failed test."""
+    web = WebServer(log_dir, {}, workers=workers, config=FAST_TIMEOUTS_GUNICORN_CONFIG)
+    web.env.update(
+        site_env,
+        STRM_PROXY_MODE="proxy",
+        STRM_PROXY_AUTH="token",
+        STRM_PROXY_SECRET=SECRET,
+        STRM_PUBLIC_BASE_URL=web.base_url,
+        LOG_LEVEL="INFO",
+    )
+    web.start()
+    try:
+        yield web
+    finally:
+        web.stop()
+        print(web.output()[-4000:])

@@ -26,14 +26,14 @@ from tests.fakeweb.server import redirect
 from tests.resilience.gunicorn_test_conf import UPSTREAM_TIMEOUT_SECONDS
 from tests.resilience.record import record
 from tests.resilience.stack import (
-    FAST_TIMEOUTS_GUNICORN_CONFIG,
     Answer,
     WebServer,
+    fast_proxy_web,
     get,
     hls_uris,
     local_part,
 )
-from tests.strm_helpers import SECRET, Origin, store_resolution, use_proxy_config
+from tests.strm_helpers import Origin, store_resolution, use_proxy_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -48,21 +48,9 @@ BOUND_SECONDS = 3 * UPSTREAM_TIMEOUT_SECONDS + 3
 def server(
     django_db_setup: None, fakeweb_session: FakeWeb, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WebServer]:
-    web = WebServer(tmp_path_factory.mktemp("cdn-faults"), {}, config=FAST_TIMEOUTS_GUNICORN_CONFIG)
-    web.env.update(
-        fakeweb_session.app_env(),
-        STRM_PROXY_MODE="proxy",
-        STRM_PROXY_AUTH="token",
-        STRM_PROXY_SECRET=SECRET,
-        STRM_PUBLIC_BASE_URL=web.base_url,
-        LOG_LEVEL="INFO",
-    )
-    web.start()
-    try:
+    log_dir = tmp_path_factory.mktemp("cdn-faults")
+    with fast_proxy_web(log_dir, fakeweb_session.app_env()) as web:
         yield web
-    finally:
-        web.stop()
-        print(web.output()[-4000:])  # shown when a test of this module failed
 
 
 @pytest.fixture
