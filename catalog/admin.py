@@ -4,7 +4,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from catalog.models import EpisodeAvailability
+from catalog import public_ip
+from catalog.models import EgressAddress, EpisodeAvailability
 
 
 @admin.register(EpisodeAvailability)
@@ -42,3 +43,30 @@ class EpisodeAvailabilityAdmin(admin.ModelAdmin):
     def forget(self, request: HttpRequest, queryset: QuerySet[EpisodeAvailability]) -> None:
         count, _ = queryset.delete()
         self.message_user(request, f"Forgot {count} probe result(s).", messages.SUCCESS)
+
+
+@admin.register(EgressAddress)
+class EgressAddressAdmin(admin.ModelAdmin):
+    """The public IPs traffic left from (PUBLIC_IP_CHECK_ENABLED); newest first."""
+
+    list_display = ("address", "seen_since", "last_seen_at")
+    readonly_fields = ("address", "seen_since", "last_seen_at")
+    actions = ("check_now",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: EgressAddress | None = None) -> bool:
+        return False
+
+    @admin.action(description="Check the public IP now")
+    def check_now(self, request: HttpRequest, queryset: QuerySet[EgressAddress]) -> None:
+        try:
+            status = public_ip.check()
+        except public_ip.CheckFailed as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        change = " (changed: resolved stream URLs will be resolved again)" if status.changed else ""
+        self.message_user(
+            request, f"Traffic leaves from {status.address}{change}.", messages.SUCCESS
+        )

@@ -89,3 +89,19 @@ def unavailable_ttl_hours() -> float:
     """How long a "not available" probe result is trusted (see is_fresh)."""
     cfg = settings.CONFIG
     return min(cfg.availability_ttl_hours, cfg.availability_unavailable_ttl_hours)
+
+
+class EgressAddress(models.Model):
+    """A public IP address AniBridge's outbound traffic was seen leaving from
+    (PUBLIC_IP_CHECK_ENABLED); the newest row is the current one."""
+
+    address = models.GenericIPAddressField()
+    seen_since = models.DateTimeField(default=timezone.now, help_text="when egress changed to it")
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-seen_since"]
+        get_latest_by = "seen_since"
+
+    def __str__(self) -> str:
+        return self.address

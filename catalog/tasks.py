@@ -65,3 +65,16 @@ def probe_availability(
     finally:
         get_redis().delete(probe_queued_key(identity))
     return None if row is None else row.available
+
+
+@shared_task(name="catalog.tasks.check_public_ip", ignore_result=True)
+def check_public_ip() -> str:
+    """Record the public IP our traffic leaves from (beat, PUBLIC_IP_CHECK_ENABLED)."""
+    from catalog import public_ip
+
+    try:
+        status = public_ip.check()
+    except public_ip.CheckFailed as exc:
+        log.warning("%s", exc)
+        return str(exc)
+    return f"{status.address}{' (changed)' if status.changed else ''}"

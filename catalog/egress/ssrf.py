@@ -155,7 +155,8 @@ def _site_policy(entries: tuple[str, ...], base_urls: tuple[str, ...]) -> Addres
 
 def site_policy() -> AddressPolicy:
     """For site pages, hoster pages and SkyHook: the allow-list plus the configured
-    site and SkyHook URLs (base and title index URLs), wherever they point."""
+    site, SkyHook and public-IP-check URLs (base and title index URLs), wherever
+    they point."""
     cfg = settings.CONFIG
     urls = (
         cfg.aniworld_base_url,
@@ -164,6 +165,7 @@ def site_policy() -> AddressPolicy:
         cfg.sto_alphabet_url,
         cfg.megakino_base_url,
         cfg.skyhook_base_url,
+        cfg.public_ip_check_url,
     )
     return _site_policy(cfg.strm_proxy_upstream_allowlist, urls)
 
