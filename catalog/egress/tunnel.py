@@ -80,24 +80,22 @@ def open_connection(
 def checked_target(host: str, port: int, proxy: Proxy, policy: ssrf.AddressPolicy) -> str:
     """What to ask `proxy` to connect to, after the checks the module doc lists."""
     name = host.strip("[]").lower().rstrip(".")
-    if policy.endpoint_listed(name, port) or policy.host_listed(name):
-        return name
+    listed = policy.endpoint_listed(name, port) or policy.host_listed(name)
     address = ssrf.literal_address(name)
     if address is not None:
-        if not policy.allows(name, address):
+        if not listed and not policy.allows(name, address):
             raise ssrf.BlockedTarget(
                 f"upstream {host} is {address}: a local/private address AniBridge does not "
                 "contact (add it to STRM_PROXY_UPSTREAM_ALLOWLIST if it is yours)"
             )
         return str(address)
-    if name == "localhost" or name.endswith(".localhost"):
+    if not listed and (name == "localhost" or name.endswith(".localhost")):
         raise ssrf.BlockedTarget(
             f"upstream {host} is loopback by name: AniBridge does not contact it"
         )
     if proxy.remote_dns:
         return name
-    family_sockaddrs = ssrf.resolve_checked(name, port, policy)
-    return str(family_sockaddrs[0][1][0])
+    return str(ssrf.resolve_checked(name, port, policy)[0][1][0])
 
 
 def _connect_to_proxy(
