@@ -133,7 +133,7 @@ def test_a_refused_address_is_never_asked_of_the_proxy(
     proxy_cls = HttpProxy if scheme == "http" else Socks5Proxy
     with proxy_cls() as proxy:
         configure(all_proxy=proxy.url_for(scheme), strm_proxy_upstream_allowlist=())
-        with pytest.raises(ssrf.BlockedTarget, match="127.0.0.2"):
+        with pytest.raises(ssrf.BlockedTarget, match=r"127\.0\.0\.2"):
             upstream.open_url(f"http://{host}:8080/seg.ts", {})
         assert proxy.carried() == []
 
@@ -167,7 +167,7 @@ def test_proxy_down_is_one_clear_line(configure: Configure) -> None:
 def test_wrong_proxy_login_says_so(origins: dict[str, FakeServer], configure: Configure) -> None:
     with HttpProxy(login=("anibridge", "right")) as proxy:
         configure(all_proxy=f"http://anibridge:wrong@127.0.0.1:{proxy.port}")
-        with pytest.raises(upstream.Unreachable, match="HTTP 407.*login"):
+        with pytest.raises(upstream.Unreachable, match=r"HTTP 407.*login"):
             upstream.open_url(origins["http"].url("/d.ts"), {})
     with Socks5Proxy(login=("anibridge", "right")) as proxy:
         configure(all_proxy=f"socks5h://anibridge:wrong@127.0.0.1:{proxy.port}")

@@ -172,10 +172,10 @@ class HttpProxy(FakeProxy):
                 _pipe(client, upstream)
             return
         parts = urlsplit(target)
-        port = parts.port or 80
-        self._record(method, f"{parts.hostname}:{port}")
+        target_port = parts.port or 80
+        self._record(method, f"{parts.hostname}:{target_port}")
         try:
-            upstream = socket.create_connection((_resolve(parts.hostname or ""), port), 10)
+            upstream = socket.create_connection((_resolve(parts.hostname or ""), target_port), 10)
         except OSError:
             client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
             return
@@ -222,7 +222,7 @@ class Socks5Proxy(FakeProxy):
             client.sendall(b"\x01\x00" if ok else b"\x01\x01")
             if not ok:
                 return
-        _v, command, _r, kind = _exact(client, 4)
+        _v, _command, _r, kind = _exact(client, 4)
         if kind == 1:
             host = socket.inet_ntop(socket.AF_INET, _exact(client, 4))
         elif kind == 4:

@@ -30,7 +30,7 @@ class CertAuthority:
 def make_ca(directory: Path) -> CertAuthority:
     """A CA and a server certificate it signed, valid for a day."""
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "AniBridge test CA")])
     ca_cert = (
