@@ -102,6 +102,7 @@ class EgressAddress(models.Model):
     class Meta:
         ordering = ["-seen_since"]
         get_latest_by = "seen_since"
+        verbose_name_plural = "egress addresses"
 
     def __str__(self) -> str:
         return self.address
