@@ -62,7 +62,7 @@ def _open(conn: HTTPConnection, scheme: str) -> socket.socket:
     try:
         return tunnel.open_connection(
             scheme,
-            conn.host,
+            conn.host.strip("[]"),
             int(conn.port or (443 if scheme == "https" else 80)),
             timeout=conn.timeout if isinstance(conn.timeout, (int, float)) else None,
             policy=ssrf.site_policy(),
@@ -108,6 +108,7 @@ class CheckedAdapter(HTTPAdapter):
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
         routes = settings_key()
+        # Settings change only in tests and reloads; pools are per session and thread.
         if routes != self._routes:
             self.poolmanager.clear()
             self._routes = routes
