@@ -15,7 +15,7 @@ from django.conf import settings
 from catalog.egress import connections, ssrf, upstream
 from tests.fakeweb.proxies import Carried, HttpProxy, Socks5Proxy
 from tests.fakeweb.server import FakeServer, Request, Response, Traffic
-from tests.fakeweb.tls import CertAuthority, TlsOrigin, make_ca
+from tests.fakeweb.tls import TlsOrigin, self_signed
 
 BODY = b"segment bytes " * 1000
 
@@ -28,16 +28,16 @@ class PlainOrigin(FakeServer):
 
 
 @pytest.fixture(scope="module")
-def test_ca(tmp_path_factory: pytest.TempPathFactory) -> CertAuthority:
-    return make_ca(Path(tmp_path_factory.mktemp("ca")))
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed(Path(tmp_path_factory.mktemp("tls")))
 
 
 @pytest.fixture(scope="module")
-def origins(test_ca: CertAuthority) -> Iterator[dict[str, FakeServer]]:
+def origins(certificate: tuple[Path, Path]) -> Iterator[dict[str, FakeServer]]:
     traffic = Traffic()
     servers: dict[str, FakeServer] = {
         "http": PlainOrigin("plain", traffic),
-        "https": TlsOrigin(test_ca, BODY, traffic),
+        "https": TlsOrigin(*certificate, BODY, traffic),
     }
     for server in servers.values():
         server.start()
@@ -47,10 +47,12 @@ def origins(test_ca: CertAuthority) -> Iterator[dict[str, FakeServer]]:
 
 
 @pytest.fixture
-def trust_test_ca(test_ca: CertAuthority, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def trust_test_ca(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     # OpenSSL's default verify paths follow SSL_CERT_FILE; the client's context is
     # made once per process, so it is made again around the test.
-    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca.ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
     connections._tls_context.cache_clear()
     yield
     connections._tls_context.cache_clear()
