@@ -31,9 +31,9 @@ contacted, after the base URL replaced the canonical host, and no local/private
 address is contacted other than the configured base URLs and the allow-list
 (catalog.egress.ssrf.site_policy). The environment's proxy variables are not read
 by the sessions (`trust_env = False`): anibridge_site.config read them once. The
-extractors that bypass the sessions are brought in too: Doodstream's bare
-`niquests.get` goes to the shared session, VOE's curl_cffi fetch to
-catalog.voe_fetch (same proxy decision and address check).
+extractors that bypass the sessions are brought in too: bare `niquests.get` calls
+(Doodstream, Megakino) go to the shared session, curl_cffi fetches (VOE, Vidara,
+GUpload, MoflixClick) through catalog.curl_fetch (same proxy decision and check).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import dataclasses
 import importlib
 import logging
 import os
+import pkgutil
 import re
 import sys
 import tempfile
@@ -166,15 +167,23 @@ def _policy_with_routes(base: ssrf.AddressPolicy, routes: tuple[str, ...]) -> ss
 
 
 def _route_bypassing_extractors() -> None:
-    """Doodstream calls `niquests.get` (a fresh session: environment proxies, no
-    check); VOE fetches with curl_cffi first. Both are sent our way."""
-    from aniworld.extractors.provider import doodstream, voe
+    """Extractors that bypass the routed sessions are sent our way: a bare
+    `niquests.get` (Doodstream, Megakino) goes to the shared session, curl_cffi
+    fetches (VOE first, Vidara, GUpload, MoflixClick) to catalog.curl_fetch."""
+    import niquests
+    from aniworld.extractors import provider
+    from aniworld.extractors.provider import voe
+    from curl_cffi import requests as curl_requests
 
-    from catalog import voe_fetch
+    from catalog import curl_fetch
 
-    if not isinstance(doodstream.niquests, _SharedSessionNiquests):
-        doodstream.niquests = _SharedSessionNiquests(doodstream.niquests)
-    voe._voe_get = voe_fetch.fetch
+    for info in pkgutil.iter_modules(provider.__path__):
+        module = importlib.import_module(f"{provider.__name__}.{info.name}")
+        if getattr(module, "niquests", None) is niquests:
+            module.niquests = _SharedSessionNiquests(niquests)  # type: ignore[attr-defined]
+        if getattr(module, "requests", None) is curl_requests:
+            module.requests = curl_fetch.CheckedCurlRequests(curl_requests)  # type: ignore[attr-defined]
+    voe._voe_get = curl_fetch.voe_get
 
 
 class _SharedSessionNiquests:
@@ -191,6 +200,11 @@ class _SharedSessionNiquests:
         from aniworld import config
 
         return config.GLOBAL_SESSION.get(url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        from aniworld import config
+
+        return config.GLOBAL_SESSION.post(url, **kwargs)
 
 
 def _base_url(value: str) -> str:
