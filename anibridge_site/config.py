@@ -25,6 +25,25 @@ from dotenv import dotenv_values
 SITES = ("aniworld.to", "s.to", "megakino")
 LANGUAGES = ("German Dub", "German Sub", "English Sub", "English Dub")
 DEFAULT_PROVIDER_ORDER = "VOE,Filemoon,Vidmoly,Doodstream,Vidoza,Streamtape,LoadX,Luluvdo"
+# The original's in-app proxy settings, removed there in favour of a VPN sidecar.
+LEGACY_PROXY_VARIABLES = (
+    "PROXY_ENABLED",
+    "PROXY_URL",
+    "HTTP_PROXY_URL",
+    "HTTPS_PROXY_URL",
+    "ALL_PROXY_URL",
+    "PROXY_HOST",
+    "PROXY_PORT",
+    "PROXY_SCHEME",
+    "PROXY_USERNAME",
+    "PROXY_PASSWORD",
+    "PROXY_FORCE_REMOTE_DNS",
+    "PROXY_DISABLE_CERT_VERIFY",
+    "PROXY_APPLY_ENV",
+    "PROXY_IP_CHECK_INTERVAL_MIN",
+    "PROXY_SCOPE",
+)
+PROXY_SCHEMES = ("http", "socks5", "socks5h")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -122,6 +141,15 @@ class Config:
     # Browser players (strm.cors): ("*",) = any origin, () = CORS off.
     cors_origins: tuple[str, ...]
     cors_allow_credentials: bool
+    # Outbound connections (catalog.egress.proxies): proxy URLs, "" = none
+    http_proxy: str
+    https_proxy: str
+    all_proxy: str
+    no_proxy: tuple[str, ...]
+    legacy_proxy_variables: tuple[str, ...]  # the original's PROXY_* names found (ignored)
+    public_ip_check_enabled: bool
+    public_ip_check_interval_min: int
+    public_ip_check_url: str
     # Where each value came from is not needed at run time; keep the raw mapping
     # out of reprs so secrets never reach a log line.
     _raw: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -252,6 +280,29 @@ class _Reader:
             parse,
         )
 
+    def proxy(self, name: str) -> str:
+        """A proxy URL from `name` or its lower-case twin (which wins, as in curl and
+        requests); a bare `host:port` means http://, as in curl."""
+        name = _proxy_name(self.values, name)
+
+        def parse(raw: str) -> str:
+            if raw == "":
+                return raw
+            url = raw if "://" in raw else f"http://{raw}"
+            parts = urlsplit(url)
+            if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
+                raise ValueError(raw)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+            return url.rstrip("/")
+
+        return self._parse(
+            name,
+            "",
+            "a proxy URL: http://host:port, socks5://host:port or socks5h://host:port "
+            "(user:password@ before the host if it needs a login)",
+            parse,
+        )
+
     def database_url(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:
             engine = environ.Env.db_url_config(raw).get("ENGINE", "")
@@ -276,6 +327,12 @@ def _origin(text: str) -> str:
     port = f":{parts.port}" if parts.port not in (None, default_port) else ""
     host = parts.hostname.lower()
     return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
+
+
+def _proxy_name(values: Mapping[str, str], name: str) -> str:
+    """`name`, or its lower-case twin when that is set (it wins, as in curl and requests)."""
+    lower = name.lower()
+    return lower if (values.get(lower) or "").strip() else name
 
 
 def _secret_key(data_dir: Path, given: str) -> str:
@@ -420,6 +477,14 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         strm_trusted_proxies=r.networks("STRM_TRUSTED_PROXIES", ""),
         cors_origins=r.origins("ANIBRIDGE_CORS_ORIGINS", "*"),
         cors_allow_credentials=r.flag("ANIBRIDGE_CORS_ALLOW_CREDENTIALS", True),
+        http_proxy=r.proxy("HTTP_PROXY"),
+        https_proxy=r.proxy("HTTPS_PROXY"),
+        all_proxy=r.proxy("ALL_PROXY"),
+        no_proxy=r.items(_proxy_name(values, "NO_PROXY"), ""),
+        legacy_proxy_variables=tuple(n for n in LEGACY_PROXY_VARIABLES if values.get(n)),
+        public_ip_check_enabled=r.flag("PUBLIC_IP_CHECK_ENABLED", False),
+        public_ip_check_interval_min=r.integer("PUBLIC_IP_CHECK_INTERVAL_MIN", 30, minimum=1),
+        public_ip_check_url=r.url("PUBLIC_IP_CHECK_URL", "https://api.ipify.org"),
         _raw=values,
     )
     _check_combinations(cfg)

@@ -53,6 +53,18 @@ def _workers(redis_ok: bool) -> dict[str, Any]:
     return result
 
 
+def _egress(database_ok: bool) -> dict[str, Any]:
+    """The public IP traffic leaves from (informational: never makes health fail)."""
+    if not database_ok:
+        return {"error": "unknown: the database is down"}
+    from catalog import public_ip
+
+    try:
+        return public_ip.current()
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
     database = _database()
@@ -61,6 +73,7 @@ def health(request: HttpRequest) -> JsonResponse:
     parts = {"database": database, "redis": redis, "workers": workers}
     down = [name for name, part in parts.items() if not part["ok"]]
     body = {"status": "ok" if not down else "down", "down": down, **parts}
+    body["egress"] = _egress(database["ok"])
     if down:
         log.warning("health: %s down", ", ".join(down))
     return JsonResponse(body, status=200 if not down else 503)

@@ -174,6 +174,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "default", "expires": 25 * 60},
     },
 }
+if CONFIG.public_ip_check_enabled:
+    CELERY_BEAT_SCHEDULE["check-public-ip"] = {
+        "task": "catalog.tasks.check_public_ip",
+        "schedule": CONFIG.public_ip_check_interval_min * 60.0,
+        "options": {"queue": "default", "expires": CONFIG.public_ip_check_interval_min * 30.0},
+    }
 CELERY_BEAT_SCHEDULE_FILENAME = str(CONFIG.data_dir / "celerybeat-schedule")
 
 # --- Logging ------------------------------------------------------------------------

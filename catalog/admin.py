@@ -8,8 +8,8 @@ from django.http import HttpRequest
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from catalog import watching
-from catalog.models import EpisodeAvailability, FirstSeen, WatchedSeries
+from catalog import public_ip, watching
+from catalog.models import EgressAddress, EpisodeAvailability, FirstSeen, WatchedSeries
 from catalog.tasks import enqueue_check
 
 
@@ -181,3 +181,30 @@ class FirstSeenAdmin(admin.ModelAdmin):
             return "" if obj.baseline else "not offered (no Sonarr episode)"
         absolute = f" ({obj.absolute:03d})" if obj.absolute else ""
         return f"S{obj.name_season:02d}E{obj.name_episode:02d}{absolute}"
+
+
+@admin.register(EgressAddress)
+class EgressAddressAdmin(admin.ModelAdmin):
+    """The public IPs traffic left from (PUBLIC_IP_CHECK_ENABLED); newest first."""
+
+    list_display = ("address", "seen_since", "last_seen_at")
+    readonly_fields = ("address", "seen_since", "last_seen_at")
+    actions = ("check_now",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: EgressAddress | None = None) -> bool:
+        return False
+
+    @admin.action(description="Check the public IP now")
+    def check_now(self, request: HttpRequest, queryset: QuerySet[EgressAddress]) -> None:
+        try:
+            status = public_ip.check()
+        except public_ip.CheckFailed as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        change = " (changed: resolved stream URLs will be resolved again)" if status.changed else ""
+        self.message_user(
+            request, f"Traffic leaves from {status.address}{change}.", messages.SUCCESS
+        )

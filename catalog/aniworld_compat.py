@@ -24,29 +24,46 @@ compares hosts to decide whether a redirect left the site). Those sessions resol
 names with the system resolver instead of DNS-over-HTTPS (Cloudflare), and s.to's
 hard-coded public IP fallback is refused. Hoster embed URLs come from the sites'
 redirects, so hoster traffic goes wherever the site points it.
+
+Every connection of those sessions goes through catalog.egress.tunnel
+(catalog.egress.niquests_routes): the proxy is chosen for the host actually
+contacted, after the base URL replaced the canonical host, and no local/private
+address is contacted other than the configured base URLs and the allow-list
+(catalog.egress.ssrf.site_policy). The environment's proxy variables are not read
+by the sessions (`trust_env = False`): anibridge_site.config read them once. The
+extractors that bypass the sessions are brought in too: bare `niquests.get` calls
+(Doodstream, Megakino) go to the shared session, curl_cffi fetches (VOE, Vidara,
+GUpload, MoflixClick) through catalog.curl_fetch (same proxy decision and check).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
+import pkgutil
 import re
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from niquests import Session
-from niquests.adapters import BaseAdapter, HTTPAdapter
+from niquests.adapters import BaseAdapter
 from niquests.exceptions import ConnectionError as NiquestsConnectionError
 from niquests.models import PreparedRequest, Response
 from niquests.utils import create_resolver
 
+from catalog.egress import ssrf
+from catalog.egress.niquests_routes import SchemeAdapters
+
 ANIWORLD_ORIGIN = "https://aniworld.to"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 # The host the package itself requests first; s.to URLs are rewritten onto it.
 STO_ORIGIN = "https://serienstream.to"
 
@@ -131,6 +148,63 @@ def install_routes(aniworld_base_url: str, sto_base_url: str) -> None:
         _route_session(config.GLOBAL_SESSION)
         if not getattr(sto_http._session, "_anibridge_routed", False):
             sto_http._session = _routed_session_factory(sto_http._session)
+        _route_bypassing_extractors()
+
+
+def policy() -> ssrf.AddressPolicy:
+    """The address check of the package's connections: site_policy() plus the routed
+    base URLs (routes may be installed before settings name them, as tests do)."""
+    return _policy_with_routes(ssrf.site_policy(), tuple(sorted(_routes.values())))
+
+
+@lru_cache(maxsize=4)
+def _policy_with_routes(base: ssrf.AddressPolicy, routes: tuple[str, ...]) -> ssrf.AddressPolicy:
+    endpoints = set(base.endpoints)
+    for url in routes:
+        parts = urlsplit(url)
+        endpoints.add(((parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS[parts.scheme]))
+    return dataclasses.replace(base, endpoints=frozenset(endpoints))
+
+
+def _route_bypassing_extractors() -> None:
+    """Extractors that bypass the routed sessions are sent our way: a bare
+    `niquests.get` (Doodstream, Megakino) goes to the shared session, curl_cffi
+    fetches (VOE first, Vidara, GUpload, MoflixClick) to catalog.curl_fetch."""
+    import niquests
+    from aniworld.extractors import provider
+    from aniworld.extractors.provider import voe
+    from curl_cffi import requests as curl_requests
+
+    from catalog import curl_fetch
+
+    for info in pkgutil.iter_modules(provider.__path__):
+        module = importlib.import_module(f"{provider.__name__}.{info.name}")
+        if getattr(module, "niquests", None) is niquests:
+            module.niquests = _SharedSessionNiquests(niquests)  # type: ignore[attr-defined]
+        if getattr(module, "requests", None) is curl_requests:
+            module.requests = curl_fetch.CheckedCurlRequests(curl_requests)  # type: ignore[attr-defined]
+    voe._voe_get = curl_fetch.voe_get
+
+
+class _SharedSessionNiquests:
+    """Stands in for the `niquests` module in an extractor: requests go through the
+    package's routed session, everything else (exceptions, ...) is niquests'."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        from aniworld import config
+
+        return config.GLOBAL_SESSION.get(url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        from aniworld import config
+
+        return config.GLOBAL_SESSION.post(url, **kwargs)
 
 
 def _base_url(value: str) -> str:
@@ -165,9 +239,10 @@ def _route_session(session: Session) -> None:
         session.resolver.close()
     session.resolver = create_resolver("system://")
     session._own_resolver = True
-    plain = HTTPAdapter(resolver=session.resolver, disable_http3=True)
-    session.mount("https://", plain)
-    session.mount("http://", plain)
+    session.trust_env = False
+    plain = SchemeAdapters(policy)
+    session.mount("https://", plain.for_url("https://"))
+    session.mount("http://", plain.for_url("http://"))
     for adapter in replaced:
         if adapter is not None:
             adapter.close()
@@ -190,7 +265,7 @@ class _RoutingAdapter(BaseAdapter):
     def __init__(self, route: str) -> None:
         super().__init__()
         self.route = route
-        self._inner = HTTPAdapter(resolver=create_resolver("system://"), disable_http3=True)
+        self._inner = SchemeAdapters(policy)
 
     def send(
         self,
@@ -215,13 +290,14 @@ class _RoutingAdapter(BaseAdapter):
             # s.to's IP fallback sets Host by hand; the target's own host must be sent.
             routed.headers.pop("Host", None)
         try:
-            response = self._inner.send(
+            # The proxy is chosen for the routed URL's host, by the inner adapter.
+            response = self._inner.for_url(str(routed.url)).send(
                 routed,
                 stream=stream,
                 timeout=timeout,
                 verify=verify,
                 cert=cert,
-                proxies=proxies,
+                proxies={},
                 on_post_connection=on_post_connection,
                 on_upload_body=on_upload_body,
                 on_early_response=on_early_response,

@@ -186,3 +186,20 @@ class FirstSeen(EpisodeFields):
 
     def __str__(self) -> str:
         return self.episode_label
+
+
+class EgressAddress(models.Model):
+    """A public IP address AniBridge's outbound traffic was seen leaving from
+    (PUBLIC_IP_CHECK_ENABLED); the newest row is the current one."""
+
+    address = models.GenericIPAddressField()
+    seen_since = models.DateTimeField(default=timezone.now, help_text="when egress changed to it")
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-seen_since"]
+        get_latest_by = "seen_since"
+        verbose_name_plural = "egress addresses"
+
+    def __str__(self) -> str:
+        return self.address

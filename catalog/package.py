@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 from django.conf import settings
 
 from catalog import aniworld_compat
+from catalog.egress import sessions
 from catalog.sites.base import NotOnSite, SiteError
 from catalog.streams import ResolvedStream, ResolveError
 
@@ -186,8 +187,11 @@ def extract_stream(provider: str, embed_url: str, site: str) -> ResolvedStream:
 
 
 def one_line(exc: BaseException, limit: int = 240) -> str:
-    """An exception as one short line for a user (the package's messages run long)."""
-    text = " ".join(str(exc).split())
+    """An exception as one short line for a user (the package's messages run long).
+
+    A refused address or a failed proxy deep inside the package's and urllib3's
+    wrappers is what the user needs to read: that message wins."""
+    text = sessions.reason(exc) or " ".join(str(exc).split())
     if not text:
         return type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"

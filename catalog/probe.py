@@ -31,6 +31,7 @@ from redis.exceptions import LockError
 
 from anibridge_site.redis_client import get_redis
 from catalog import package
+from catalog.egress import proxies
 from catalog.identity import EpisodeIdentity
 from catalog.models import EpisodeAvailability
 from catalog.resolve import resolve_from_links
@@ -114,6 +115,7 @@ def stream_quality(stream: ResolvedStream) -> tuple[int | None, str]:
         "noplaylist": True,
         "socket_timeout": 20,
         "http_headers": dict(stream.headers),
+        "proxy": proxies.ytdlp_proxy(stream.url),
         "logger": _YtDlpLog(),
     }
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +24,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from catalog.egress import sessions, ssrf
 from catalog.softcache import soft_get, soft_set
 from catalog.titles import parse_query
 
@@ -46,6 +48,7 @@ _DOWN_KEY = "skyhook:down"
 _MISSING = "missing"
 _IMDB_ID = re.compile(r"^tt\d{5,}$")
 _HEADERS = {"User-Agent": "AniBridge"}
+_local = threading.local()
 
 
 class SkyHookError(Exception):
@@ -192,9 +195,15 @@ def _get(path: str, params: dict[str, str], *, missing_ok: bool = False) -> Any:
         raise SkyHookError(f"SkyHook ({base}) failed less than a minute ago; try again later.")
     timeout = settings.CONFIG.specials_metadata_timeout_seconds
     try:
-        response = requests.get(base + path, params=params, headers=_HEADERS, timeout=timeout)
+        response = _session().get(base + path, params=params, headers=_HEADERS, timeout=timeout)
+    except ssrf.BlockedTarget as exc:
+        _mark_down()
+        raise SkyHookError(f"SkyHook ({base}) not contacted: {exc}") from None
     except requests.RequestException as exc:
         _mark_down()
+        reason = sessions.reason(exc)
+        if reason is not None:
+            raise SkyHookError(f"SkyHook ({base}) is unreachable: {reason}") from None
         raise SkyHookError(
             f"SkyHook ({base}) is unreachable ({type(exc).__name__}); "
             "check SKYHOOK_BASE_URL and the network."
@@ -208,6 +217,15 @@ def _get(path: str, params: dict[str, str], *, missing_ok: bool = False) -> Any:
         return response.json()
     except ValueError:
         raise SkyHookError(f"SkyHook ({base}) answered {path} with invalid JSON.") from None
+
+
+def _session() -> requests.Session:
+    # One per thread, as in catalog.sites.http: requests.Session is not documented as
+    # thread-safe, and probes ask SkyHook from pool threads.
+    current: requests.Session | None = getattr(_local, "session", None)
+    if current is None:
+        current = _local.session = sessions.checked_session()
+    return current
 
 
 def _mark_down() -> None:

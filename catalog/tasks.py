@@ -92,3 +92,16 @@ def enqueue_check(pk: int) -> None:
     from django.db import transaction
 
     transaction.on_commit(lambda: check_watched_series_now.delay(pk))
+
+
+@shared_task(name="catalog.tasks.check_public_ip", ignore_result=True)
+def check_public_ip() -> str:
+    """Record the public IP our traffic leaves from (beat, PUBLIC_IP_CHECK_ENABLED)."""
+    from catalog import public_ip
+
+    try:
+        status = public_ip.check()
+    except public_ip.CheckFailed as exc:
+        log.warning("%s", exc)
+        return str(exc)
+    return f"{status.address}{' (changed)' if status.changed else ''}"

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from catalog.egress import proxies
 from catalog.streams import NoHosterWorked, ResolvedStream
 from downloads.files import partial_dir
 from downloads.models import Job
@@ -68,6 +69,7 @@ def _ytdlp_options(
     options: dict[str, Any] = {
         "outtmpl": str(workdir / f"{stem}.%(ext)s"),
         "http_headers": dict(stream.headers),
+        "proxy": proxies.ytdlp_proxy(stream.url),
         "progress_hooks": [_progress_hook(ctx)],
         "quiet": True,
         "no_warnings": True,

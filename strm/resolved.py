@@ -31,6 +31,7 @@ from django.utils import timezone
 from redis.lock import Lock
 
 from anibridge_site.redis_client import get_redis
+from catalog import public_ip
 from catalog.identity import EpisodeIdentity
 from catalog.streams import ResolvedStream, ResolveError
 from strm import cache
@@ -113,11 +114,16 @@ def _stored(identity: EpisodeIdentity) -> Resolution | None:
     value = _cache_get(cache.identity_key(identity))
     if value is not None:
         try:
-            return Resolution.from_cache(value)
+            known = Resolution.from_cache(value)
         except (KeyError, TypeError, ValueError):
             log.warning("strm cache entry for %s is unreadable; ignoring it", identity)
+        else:
+            # CDN URLs are bound to the address that resolved them (catalog.public_ip).
+            return None if public_ip.changed_since(known.resolved_at) else known
     row = _mapping(identity)
     if row is None or not row.resolved_url or row.resolved_at is None or _expired(row.resolved_at):
+        return None
+    if public_ip.changed_since(row.resolved_at):
         return None
     known = Resolution(
         url=row.resolved_url,

@@ -7,9 +7,7 @@ byte accounting when the rest of a body is spliced past Python.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import http.client
-import ipaddress
 import os
 import socket
 import ssl
@@ -22,6 +20,7 @@ from typing import Any
 import pytest
 
 from catalog.egress import connections, ssrf, upstream
+from tests.fakeweb.tls import self_signed
 from tests.processes import wait_until
 from tests.strm_helpers import accept_in_background, use_proxy_config
 
@@ -546,41 +545,3 @@ def test_tls_bodies_are_read_through_python_and_the_connection_reused(
     assert b"".join(answer.chunks()) == body
     assert fetch(tls_origin.url())[1] == b"hello, world"
     assert tls_origin.connections == 1
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 
-from catalog.egress import ssrf
+from catalog.egress import proxies, ssrf, tunnel
 
 # As urllib3's PoolManager(num_pools=64, maxsize=64) kept them.
 MAX_HOSTS = 64
@@ -76,6 +76,9 @@ class Connection:
         self.tls = key[0] == "https"
         self.timeout = read_timeout  # of each send and recv
         self.sock: socket.socket | None = None
+        # Decided at connect (catalog.egress.tunnel); a pooled connection made under
+        # other proxy settings is not reused (see take()).
+        self.proxy = proxies.proxy_for(*key)
         self._connect_timeout = connect_timeout
         self._host = _host_header(key[1], key[2], 443 if self.tls else 80)
 
@@ -87,7 +90,9 @@ class Connection:
         return Response(self, sock, head_only=method == "HEAD")
 
     def _connect(self) -> socket.socket:
-        sock = ssrf.connect_checked(
+        self.proxy = proxies.proxy_for(*self.key)
+        sock = tunnel.open_connection(
+            self.key[0],
             self.key[1],
             self.key[2],
             timeout=self._connect_timeout,
@@ -323,7 +328,11 @@ def take(key: Key, connect_timeout: float, read_timeout: float) -> Connection:
             conn = idle.pop() if idle else None
         if conn is None:
             return Connection(key, connect_timeout, read_timeout)
-        if conn.sock is not None and not _readable(conn.sock):
+        if (
+            conn.sock is not None
+            and conn.proxy == proxies.proxy_for(*key)
+            and not _readable(conn.sock)
+        ):
             conn.timeout = read_timeout
             conn.sock.settimeout(read_timeout)
             return conn

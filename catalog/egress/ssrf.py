@@ -10,7 +10,8 @@ wrapped in IPv6 (v4-mapped, 6to4, NAT64).
 STRM_PROXY_UPSTREAM_ALLOWLIST entries are host names (`cdn.lan`), domain suffixes
 (`.lan` or `*.lan`), IP addresses or networks (`192.168.1.0/24`). A listed host
 name may resolve to anything; a listed address or network is allowed whatever name
-led to it.
+led to it. Site pages, hoster pages and SkyHook (`site_policy`) may also reach the
+configured base URLs' host and port wherever they are (a mirror or a fake on the LAN).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class AddressPolicy:
     hosts: frozenset[str] = frozenset()
     suffixes: tuple[str, ...] = ()
     networks: tuple[IPNetwork, ...] = ()
+    # (host, port) pairs allowed whatever they resolve to: configured base URLs.
+    endpoints: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
     def from_allowlist(cls, entries: Iterable[str]) -> AddressPolicy:
@@ -78,6 +81,9 @@ class AddressPolicy:
     def host_listed(self, host: str) -> bool:
         name = host.lower().rstrip(".")
         return name in self.hosts or any(name.endswith(suffix) for suffix in self.suffixes)
+
+    def endpoint_listed(self, host: str, port: int) -> bool:
+        return (host.lower().strip("[]").rstrip("."), port) in self.endpoints
 
     def allows(self, host: str, address: IPAddress) -> bool:
         """Whether a connection to `address`, reached through `host`, may be made."""
@@ -133,6 +139,53 @@ def current_policy() -> AddressPolicy:
     return _policy(settings.CONFIG.strm_proxy_upstream_allowlist)
 
 
+@lru_cache(maxsize=4)
+def _site_policy(entries: tuple[str, ...], base_urls: tuple[str, ...]) -> AddressPolicy:
+    endpoints = set()
+    for url in base_urls:
+        parts = urlsplit(url)
+        if parts.hostname:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            endpoints.add((parts.hostname.lower().rstrip("."), port))
+    allowlist = AddressPolicy.from_allowlist(entries)
+    return AddressPolicy(
+        allowlist.hosts, allowlist.suffixes, allowlist.networks, frozenset(endpoints)
+    )
+
+
+def site_policy() -> AddressPolicy:
+    """For site pages, hoster pages and SkyHook: the allow-list plus the configured
+    site, SkyHook and public-IP-check URLs (base and title index URLs), wherever
+    they point."""
+    cfg = settings.CONFIG
+    urls = (
+        cfg.aniworld_base_url,
+        cfg.aniworld_alphabet_url,
+        cfg.sto_base_url,
+        cfg.sto_alphabet_url,
+        cfg.megakino_base_url,
+        cfg.skyhook_base_url,
+        cfg.public_ip_check_url,
+    )
+    return _site_policy(cfg.strm_proxy_upstream_allowlist, urls)
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a host written as one means, in every form a resolver accepts
+    (`127.1`, `2130706433`, `0x7f.0.0.1`, `[::1]`); None for a name."""
+    text = host.strip("[]")
+    try:
+        return parse_address(text)
+    except ValueError:
+        pass
+    if text and all(c in "0123456789abcdefxABCDEFX." for c in text):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(text))
+        except OSError:
+            return None
+    return None
+
+
 def check_url(url: str) -> str:
     """The URL's host if its scheme and form are acceptable; BlockedTarget otherwise."""
     try:
@@ -165,16 +218,7 @@ def connect_checked(
 
     Resolves once and connects to the addresses it checked, never to a second answer.
     """
-    answers = [(info[0], info[4]) for info in getaddrinfo(host, port, allowed_gai_family())]
-    allowed = [
-        (family, sockaddr) for family, sockaddr in answers if _allowed(policy, host, sockaddr)
-    ]
-    if not allowed:
-        found = ", ".join(sorted({str(sockaddr[0]) for _, sockaddr in answers})) or "nothing"
-        raise BlockedTarget(
-            f"upstream {host} resolves to {found}: a local/private address the proxy does "
-            "not contact (add it to STRM_PROXY_UPSTREAM_ALLOWLIST if it is yours)"
-        )
+    allowed = resolve_checked(host, port, policy)
     error: OSError | None = None
     for family, sockaddr in allowed:
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -195,7 +239,24 @@ def connect_checked(
     raise error
 
 
+def resolve_checked(host: str, port: int, policy: AddressPolicy) -> list[tuple[Any, ...]]:
+    """(family, sockaddr) of each allowed address of `host`; BlockedTarget if none is."""
+    answers = [(info[0], info[4]) for info in getaddrinfo(host, port, allowed_gai_family())]
+    allowed = [
+        (family, sockaddr) for family, sockaddr in answers if _allowed(policy, host, sockaddr)
+    ]
+    if not allowed:
+        found = ", ".join(sorted({str(sockaddr[0]) for _, sockaddr in answers})) or "nothing"
+        raise BlockedTarget(
+            f"upstream {host} resolves to {found}: a local/private address AniBridge does "
+            "not contact (add it to STRM_PROXY_UPSTREAM_ALLOWLIST if it is yours)"
+        )
+    return allowed
+
+
 def _allowed(policy: AddressPolicy, host: str, sockaddr: tuple[Any, ...]) -> bool:
+    if policy.endpoint_listed(host, int(sockaddr[1])):
+        return True
     try:
         return policy.allows(host, parse_address(str(sockaddr[0])))
     except ValueError:

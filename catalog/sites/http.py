@@ -1,6 +1,8 @@
 """Plain page fetches at the configured site URLs (indexes, search, Megakino).
 
 These do not need the `aniworld` package, so building a title index never loads it.
+Connections go through catalog.egress.sessions: the configured proxy, and no
+local/private address other than the configured site URLs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from catalog.egress import sessions, ssrf
 from catalog.sites.base import NotOnSite, SiteError
 
 # Sites answer browsers; a library's default User-Agent gets challenge pages.
@@ -28,7 +31,7 @@ def _session() -> requests.Session:
     # not documented as thread-safe.
     current: requests.Session | None = getattr(_local, "session", None)
     if current is None:
-        current = requests.Session()
+        current = sessions.checked_session()
         current.headers["User-Agent"] = USER_AGENT
         _local.session = current
     return current
@@ -40,7 +43,12 @@ def fetch(url: str, *, method: str = "GET", **kwargs: Any) -> requests.Response:
     host = urlsplit(url).netloc or url
     try:
         response = _session().request(method, url, **kwargs)
+    except ssrf.BlockedTarget as exc:
+        raise SiteError(f"{host} not contacted: {exc}") from None
     except requests.RequestException as exc:
+        reason = sessions.reason(exc)
+        if reason is not None:
+            raise SiteError(f"{host} is unreachable: {reason}") from None
         raise SiteError(f"{host} is unreachable ({type(exc).__name__}); try again later") from None
     if response.status_code in (404, 410):
         raise NotOnSite(f"{url} is not on the site (HTTP {response.status_code})")

@@ -40,11 +40,19 @@ def aniworld_package(fakeweb_session: FakeWeb, tmp_path_factory: pytest.TempPath
 
 
 @pytest.fixture
-def aniworld_web(aniworld_package: FakeWeb, fakeweb: FakeWeb) -> FakeWeb:
+def aniworld_web(
+    aniworld_package: FakeWeb, fakeweb: FakeWeb, monkeypatch: pytest.MonkeyPatch
+) -> FakeWeb:
     """`fakeweb`, with the aniworld package routed to it (again: a test before may
-    have routed it elsewhere)."""
+    have routed it elsewhere), and its hosters on 127.0.0.1 allow-listed as
+    `app_env()` does (the routed sites are allowed anyway)."""
+    from django.conf import settings
+
     from catalog import aniworld_compat
 
+    allowlist = (fakeweb.app_env()["STRM_PROXY_UPSTREAM_ALLOWLIST"],)
+    config = dataclasses.replace(settings.CONFIG, strm_proxy_upstream_allowlist=allowlist)
+    monkeypatch.setattr(settings, "CONFIG", config)
     aniworld_compat.install_routes(fakeweb.urls["aniworld"], fakeweb.urls["sto"])
     return fakeweb
 
