@@ -9,6 +9,7 @@ django-environ would read `MAX_CONCURRENCY=abc` as an exception with a traceback
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -74,6 +75,11 @@ class Config:
     # qBittorrent API
     qbit_username: str
     qbit_password: str
+    qbit_session_timeout_seconds: int
+    # Failed logins (qB API and admin) and who the client is behind a reverse proxy
+    login_max_failures: int
+    login_ban_seconds: int
+    trusted_proxies: tuple[str, ...]
     # Torznab
     indexer_name: str
     indexer_api_key: str
@@ -213,6 +219,17 @@ class _Reader:
         accepts = "a comma-separated list" + (f" of {', '.join(allowed)}" if allowed else "")
         return self._parse(name, default, accepts, parse)
 
+    def networks(self, name: str, default: str = "") -> tuple[str, ...]:
+        """A comma-separated list of IP addresses or CIDR networks, normalised."""
+
+        def parse(raw: str) -> tuple[str, ...]:
+            parts = [p.strip() for p in raw.split(",") if p.strip()]
+            return tuple(str(ipaddress.ip_network(p, strict=False)) for p in parts)
+
+        return self._parse(
+            name, default, "a comma-separated list of IP addresses or networks (10.0.0.0/8)", parse
+        )
+
     def database_url(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:
             engine = environ.Env.db_url_config(raw).get("ENGINE", "")
@@ -317,6 +334,12 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         cleanup_scan_interval_min=r.integer("CLEANUP_SCAN_INTERVAL_MIN", 30, minimum=1),
         qbit_username=r.text("QBIT_USERNAME"),
         qbit_password=r.text("QBIT_PASSWORD"),
+        qbit_session_timeout_seconds=r.integer(
+            "QBIT_SESSION_TIMEOUT_SECONDS", 3600, minimum=60, maximum=30 * 24 * 3600
+        ),
+        login_max_failures=r.integer("LOGIN_MAX_FAILURES", 5, maximum=1000),
+        login_ban_seconds=r.integer("LOGIN_BAN_SECONDS", 3600, minimum=1, maximum=30 * 24 * 3600),
+        trusted_proxies=r.networks("ANIBRIDGE_TRUSTED_PROXIES"),
         indexer_name=r.text("INDEXER_NAME", "AniBridge Torznab"),
         indexer_api_key=r.text("INDEXER_API_KEY"),
         torznab_cat_anime=r.integer("TORZNAB_CAT_ANIME", 5070, minimum=1),
