@@ -45,6 +45,7 @@ class Snapshot:
     encoded: dict[str, bytes] = field(default_factory=dict)
     revs: dict[str, int] = field(default_factory=dict)
     positions: dict[str, int] = field(default_factory=dict)
+    added: dict[str, float] = field(default_factory=dict)  # added_on to the microsecond
     _totals: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property
@@ -141,8 +142,9 @@ class TorrentTable:
         self, rev: int, rows: Iterable[ClientTask], old: Snapshot, removed: Collection[str] = ()
     ) -> Snapshot:
         items, encoded, revs = old.items.copy(), old.encoded.copy(), old.revs.copy()
+        added = old.added.copy()
         for h in removed:
-            for table in (items, encoded, revs):
+            for table in (items, encoded, revs, added):
                 table.pop(h, None)
         members_changed = bool(removed)
         queue_changed = False
@@ -156,10 +158,11 @@ class TorrentTable:
             )
             items[task.hash] = info
             revs[task.hash] = task.rev
+            added[task.hash] = task.added_on.timestamp()
             rendered.append(task.hash)
         order = old.order
         if members_changed:
-            order = tuple(sorted(items, key=lambda h: (items[h]["added_on"], h)))
+            order = tuple(sorted(items, key=lambda h: (added[h], h)))
         positions = old.positions
         if members_changed or queue_changed:
             positions = _queue_positions(order, items)
@@ -175,7 +178,13 @@ class TorrentTable:
                 encoded[h] = json.dumps(items[h], separators=(",", ":")).encode()
                 revs[h] = max(revs[h], rev)
         return Snapshot(
-            rev=rev, order=order, items=items, encoded=encoded, revs=revs, positions=positions
+            rev=rev,
+            order=order,
+            items=items,
+            encoded=encoded,
+            revs=revs,
+            positions=positions,
+            added=added,
         )
 
 
