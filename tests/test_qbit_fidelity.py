@@ -321,7 +321,7 @@ def test_a_clients_merged_deltas_equal_the_torrent_list(live_server: Any) -> Non
     state: dict[str, dict[str, Any]] = {}
 
     def poll() -> None:
-        data = qb.sync.maindata.delta()
+        data: dict[str, Any] = json.loads(json.dumps(qb.sync.maindata.delta()))
         if data.get("full_update"):
             state.clear()
         for h, fields in data.get("torrents", {}).items():
