@@ -50,7 +50,8 @@ def _target(request: HttpRequest) -> str:
     forwarded = request.META.get("HTTP_X_FORWARDED_HOST", "")
     if forwarded and peer_is_trusted_proxy(request):
         return str(forwarded).split(",")[0]
-    return str(request.META.get("HTTP_HOST", ""))
+    # Without a Host header (HTTP/1.0) Django rebuilds one from the server's name and port.
+    return str(request.META.get("HTTP_HOST") or request.get_host())
 
 
 def is_cross_site(request: HttpRequest) -> bool:
