@@ -16,17 +16,21 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import redis
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from anibridge_site import login_guard
+from anibridge_site.login_guard import LoginGuard
 from catalog.identity import EpisodeIdentity
 from catalog.magnet import build_magnet
 from downloads.models import Job
 from qbshim.exposure import open_api_warning
 from qbshim.models import ApiSession, Category, ClientTask
 from tests.resilience.record import record
+from tests.resilience.stack import RedisServer
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +113,7 @@ STATE_CHANGING: list[tuple[str, str, dict[str, str]]] = [
     ("post", "/downloader/download", {}),
     ("delete", f"/jobs/{JOB_ID}", {}),
 ]  # fmt: skip
-FOREIGN = [
+FOREIGN: list[dict[str, Any]] = [
     {"HTTP_ORIGIN": "http://evil.example"},
     {"HTTP_ORIGIN": "http://testserver:8080"},  # same host, another port
     {"HTTP_ORIGIN": "http://testserver.evil.example"},
@@ -119,7 +123,7 @@ FOREIGN = [
 ]
 
 
-def _send(client: Client, method: str, path: str, form: dict[str, str], **headers: str) -> Any:
+def _send(client: Client, method: str, path: str, form: dict[str, str], **headers: Any) -> Any:
     if path == "/downloader/download":
         body = json.dumps({"slug": "dark", "season": 1, "episode": 1})
         return client.post(path, body, content_type="text/plain", **headers)
@@ -143,11 +147,12 @@ def test_a_page_on_another_site_cannot_change_anything(client: Client) -> None:
     assert state() == before and all(f.exists() for f in files)
     # The same requests from the *arr apps (no Origin, no Referer) or the page of this
     # very host are served.
-    for headers in (
+    served: list[dict[str, Any]] = [
         {},
         {"HTTP_ORIGIN": "http://testserver"},
         {"HTTP_REFERER": "http://testserver/x"},
-    ):
+    ]
+    for headers in served:
         tried += 1
         response = client.post(
             f"{API}/torrents/addTags", {"hashes": "all", "tags": "ok"}, **headers
@@ -220,6 +225,37 @@ def test_guessing_the_admin_password_gets_the_address_banned(client: Client) -> 
         31,
         "30 wrong passwords then the right one: 5 login forms, then 403 with the ban's "
         "duration; the right password (form and HTTP Basic on /api/jobs/) refused",
+    )
+
+
+def login(client: Client, password: str) -> Any:
+    return client.post(f"{API}/auth/login", {"username": USER, "password": password})
+
+
+def test_with_redis_down_logins_work_and_each_process_still_bans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, qbit_username=USER, qbit_password=PASSWORD)
+    server = RedisServer(tmp_path)
+    server.start()
+    # As anibridge_site.redis_client connects: by address, short timeouts.
+    guard = LoginGuard(redis.Redis.from_url(server.url, socket_connect_timeout=1, socket_timeout=2))
+    monkeypatch.setattr(login_guard, "GUARD", guard)
+    for module in ("qbshim.auth", "qbshim.views", "anibridge_site.admin_login"):
+        monkeypatch.setattr(f"{module}.GUARD", guard)
+    server.kill()
+    started = time.monotonic()
+    assert login(Client(), PASSWORD).content == b"Ok."
+    for _ in range(5):
+        assert login(Client(), "wrong").content == b"Fails."
+    assert login(Client(), PASSWORD).status_code == 403
+    elapsed = time.monotonic() - started
+    assert elapsed < 5  # refused connections, no waiting on timeouts
+    record(
+        "login bans with Redis down",
+        7,
+        f"Redis killed: the right login Ok., 5 wrong ones Fails., then 403 (this process's own "
+        f"count); {elapsed:.1f} s for all 7",
     )
 
 
