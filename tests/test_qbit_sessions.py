@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from anibridge_site import login_guard
 from anibridge_site.login_guard import LoginGuard
+from qbshim import tasks
 from qbshim.models import ApiSession
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +200,13 @@ def test_bans_are_shared_by_every_process_through_redis(secured: None) -> None:
     for _ in range(5):
         other_process.failed("192.0.2.50")
     assert login(Client(), REMOTE_ADDR="192.0.2.50").status_code == 403
+
+
+def test_housekeeping_forgets_idle_sessions(secured: None, client: Client) -> None:
+    login(client)
+    login(Client())
+    ApiSession.objects.filter(
+        pk=ApiSession.objects.order_by("created_at").first().pk  # type: ignore[union-attr]
+    ).update(last_seen=timezone.now() - timedelta(hours=2))
+    assert tasks.prune_sessions() == 1
+    assert ApiSession.objects.count() == 1
