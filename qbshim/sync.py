@@ -1,8 +1,8 @@
 """sync/maindata as qBittorrent 5.1 answers it, shared by every web process.
 
 Every answer gets a new `rid` (a counter in Redis). What the client was sent under that
-rid (the table revision, categories, tags, server_state) is kept in Redis for 30
-minutes; a client that sends it back gets a delta: the torrents changed since, with
+rid (the table revision, categories, tags, server_state; about 1 KB) is kept in Redis
+for 5 minutes, which bounds the memory a fast poller can take; a client that sends it back gets a delta: the torrents changed since, with
 only their changed fields (qbshim.versions when another process built that revision),
 the removed ones (RemovedTask), and only the changed categories, tags and server_state
 keys. rid 0, an unknown or expired rid, or one given out while Redis was down gets a
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 RID_COUNTER = "anibridge:qb:maindata:rid"
 ANSWER = "anibridge:qb:maindata:answer:"
-ANSWER_TTL = 30 * 60
+ANSWER_TTL = 5 * 60
 
 
 def server_state(snap: Snapshot) -> dict[str, Any]:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "anibridge:qb:versions:"
 KEEP = 16  # versions per torrent: a client more than 16 changes behind gets the whole torrent
-TTL = 30 * 60  # as long as a rid is remembered (qbshim.sync)
+TTL = 30 * 60  # longer than a rid is remembered (qbshim.sync), for rows that rarely change
 
 
 class VersionStore:
