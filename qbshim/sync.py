@@ -2,12 +2,13 @@
 
 Every answer gets a new `rid` (a counter in Redis). What the client was sent under that
 rid (the table revision, categories, tags, server_state; about 1 KB) is kept in Redis
-for 5 minutes, which bounds the memory a fast poller can take; a client that sends it back gets a delta: the torrents changed since, with
-only their changed fields (qbshim.versions when another process built that revision),
-the removed ones (RemovedTask), and only the changed categories, tags and server_state
-keys. rid 0, an unknown or expired rid, or one given out while Redis was down gets a
-full update. Redis hands out even rids; without Redis a process hands out odd ones,
-which can never match a stored answer.
+for 5 minutes, which bounds the memory a fast poller can take. A client that sends the
+rid back gets a delta: the torrents changed since, with only their changed fields
+(qbshim.versions when another process built that revision), the removed ones
+(RemovedTask), and only the changed categories, tags and server_state keys. rid 0, an
+unknown or expired rid, or one given out while Redis was down gets a full update. Redis
+hands out even rids; without Redis a process hands out odd ones, which can never match
+a stored answer.
 """
 
 from __future__ import annotations
