@@ -102,33 +102,31 @@ def _redis() -> Any:
     return get_redis()
 
 
-def _next_rid() -> tuple[int, bool]:
-    """(rid, whether its answer can be stored)."""
+# One round trip per answer: take the next rid, store this answer under it, and read
+# the answer the client's rid stands for (when it is one Redis handed out).
+_EXCHANGE = """
+local rid = redis.call('INCRBY', KEYS[1], 2)
+redis.call('SET', KEYS[2] .. rid, ARGV[2], 'EX', ARGV[3])
+local previous = false
+if ARGV[1] ~= '' then previous = redis.call('GET', KEYS[2] .. ARGV[1]) end
+return {rid, previous}
+"""
+
+
+def _exchange(rid: int, answer: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+    """(this answer's rid, what the client's `rid` was sent) — (odd rid, None) without Redis."""
+    # 0: a full update asked for; odd: handed out without Redis, never stored.
+    wanted = str(rid) if rid > 0 and rid % 2 == 0 else ""
     try:
-        rid = int(_redis().incrby(RID_COUNTER, 2))
+        script = _redis().register_script(_EXCHANGE)
+        new_rid, raw = script(
+            keys=[RID_COUNTER, ANSWER], args=[wanted, json.dumps(answer), ANSWER_TTL]
+        )
     except Exception as exc:  # Redis down: this answer cannot be the base of a delta
-        log.warning("sync/maindata cannot reach Redis for a rid: %s", exc)
-        return _RIDS.fallback(), False
-    _RIDS.seen(rid)
-    return rid, True
-
-
-def _store(rid: int, answer: dict[str, Any]) -> None:
-    try:
-        _redis().set(ANSWER + str(rid), json.dumps(answer), ex=ANSWER_TTL)
-    except Exception as exc:
-        log.warning("sync/maindata cannot store answer %d in Redis: %s", rid, exc)
-
-
-def _previous(rid: int) -> dict[str, Any] | None:
-    if rid <= 0 or rid % 2:
-        return None  # 0: a full update asked for; odd: given out without Redis
-    try:
-        raw = _redis().get(ANSWER + str(rid))
-    except Exception as exc:
-        log.warning("sync/maindata cannot read answer %d from Redis: %s", rid, exc)
-        return None
-    return json.loads(raw) if raw else None
+        log.warning("sync/maindata cannot reach Redis for its rid: %s", exc)
+        return _RIDS.fallback(), None
+    _RIDS.seen(int(new_rid))
+    return int(new_rid), (json.loads(raw) if raw else None)
 
 
 def _fields(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -189,12 +187,10 @@ def maindata(rid: int) -> tuple[dict[str, Any], Snapshot]:
     cats = categories()
     tags = list(snap.tags)
     state = server_state(snap)
-    previous = _previous(rid)
+    answer = {"rev": snap.rev, "categories": cats, "tags": tags, "server_state": state}
+    new_rid, previous = _exchange(rid, answer)
     if previous is not None and previous["rev"] > snap.rev:
         previous = None  # the revision counter went back (database restored): start over
-    new_rid, storable = _next_rid()
-    if storable:
-        _store(new_rid, {"rev": snap.rev, "categories": cats, "tags": tags, "server_state": state})
     if previous is None:
         return {
             "rid": new_rid,

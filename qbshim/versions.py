@@ -58,6 +58,8 @@ class VersionStore:
         from anibridge_site.redis_client import get_redis
 
         with self._lock:
+            if self._published == snap.rev:
+                return  # the usual poll: nothing changed since the last one
             since = self._published if self._published <= snap.rev else -1
             self._published = snap.rev  # also when Redis fails: never retry 5,000 rows per poll
         fresh = [h for h in snap.order if snap.revs[h] > since]
