@@ -126,11 +126,14 @@ def _header_valid(request: HttpRequest, header: str) -> bool:
     return False
 
 
+def has_session(request: HttpRequest) -> bool:
+    return _sid_valid(request.COOKIES.get(SID_COOKIE) or "")
+
+
 def is_authenticated(request: HttpRequest) -> bool:
     if not auth_required():
         return True
-    sid = request.COOKIES.get(SID_COOKIE)
-    if sid and _sid_valid(sid):
+    if has_session(request):
         return True
     header = request.headers.get("Authorization", "")
     return bool(header) and _header_valid(request, header)

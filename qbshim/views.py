@@ -25,6 +25,7 @@ from qbshim.auth import (
     credentials_match,
     end_session,
     forbidden,
+    has_session,
     is_authenticated,
     is_configured_user,
     new_sid,
@@ -128,8 +129,11 @@ def login(request: HttpRequest) -> HttpResponse:
     if not auth_required():
         _session_cookie(response, secrets.token_urlsafe(32))
         return response
-    if is_authenticated(request):
-        return response  # qBittorrent: a client that has a session is logged in
+    if has_session(request):
+        # qBittorrent: a client that has a session is logged in. (Its Basic header is
+        # not checked here: Sonarr sends the form's credentials there too, and a wrong
+        # password would count twice.)
+        return response
     address = client_address(request)
     username = params.text("username")
     # A name that is not the configured user may be a password typed into the wrong

@@ -145,6 +145,15 @@ def test_a_correct_login_forgets_earlier_failures(secured: None, client: Client)
     assert login(Client()).content == b"Ok."
 
 
+def test_a_login_counts_once_even_with_the_same_credentials_in_a_basic_header(
+    secured: None,
+) -> None:
+    # Sonarr sends the login form's credentials as HTTP Basic too.
+    for _ in range(4):
+        assert login(Client(), "wrong", HTTP_AUTHORIZATION=basic("wrong")).content == b"Fails."
+    assert login(Client()).content == b"Ok."
+
+
 def test_wrong_basic_credentials_count_towards_the_ban(secured: None) -> None:
     for _ in range(5):
         assert not works(Client(), HTTP_AUTHORIZATION=basic("wrong"))
