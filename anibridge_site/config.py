@@ -95,6 +95,13 @@ class Config:
     # qBittorrent API
     qbit_username: str
     qbit_password: str
+    qbit_session_timeout_seconds: int
+    # Failed logins (qB API and admin) and who the client is behind a reverse proxy
+    login_max_failures: int
+    login_ban_seconds: int
+    # Reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (login_guard,
+    # qbshim.origin, strm.public_url); nobody else's.
+    trusted_proxies: tuple[IPNetwork, ...]
     # Torznab
     indexer_name: str
     indexer_api_key: str
@@ -137,7 +144,6 @@ class Config:
     strm_proxy_token_ttl_seconds: int
     strm_proxy_secret_fallbacks: tuple[str, ...]
     # Reverse proxies whose X-Forwarded-Proto/-Host the STRM proxy believes (strm.public_url).
-    strm_trusted_proxies: tuple[IPNetwork, ...]
     # Browser players (strm.cors): ("*",) = any origin, () = CORS off.
     cors_origins: tuple[str, ...]
     cors_allow_credentials: bool
@@ -424,6 +430,12 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         cleanup_scan_interval_min=r.integer("CLEANUP_SCAN_INTERVAL_MIN", 30, minimum=1),
         qbit_username=r.text("QBIT_USERNAME"),
         qbit_password=r.text("QBIT_PASSWORD"),
+        qbit_session_timeout_seconds=r.integer(
+            "QBIT_SESSION_TIMEOUT_SECONDS", 3600, minimum=60, maximum=30 * 24 * 3600
+        ),
+        login_max_failures=r.integer("LOGIN_MAX_FAILURES", 5, maximum=1000),
+        login_ban_seconds=r.integer("LOGIN_BAN_SECONDS", 3600, minimum=1, maximum=30 * 24 * 3600),
+        trusted_proxies=r.networks("ANIBRIDGE_TRUSTED_PROXIES", ""),
         indexer_name=r.text("INDEXER_NAME", "AniBridge Torznab"),
         indexer_api_key=r.text("INDEXER_API_KEY"),
         torznab_cat_anime=r.integer("TORZNAB_CAT_ANIME", 5070, minimum=1),
@@ -474,7 +486,6 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         strm_proxy_cache_ttl_seconds=r.integer("STRM_PROXY_CACHE_TTL_SECONDS", 0),
         strm_proxy_token_ttl_seconds=r.integer("STRM_PROXY_TOKEN_TTL_SECONDS", 900),
         strm_proxy_secret_fallbacks=r.items("STRM_PROXY_SECRET_FALLBACKS", ""),
-        strm_trusted_proxies=r.networks("STRM_TRUSTED_PROXIES", ""),
         cors_origins=r.origins("ANIBRIDGE_CORS_ORIGINS", "*"),
         cors_allow_credentials=r.flag("ANIBRIDGE_CORS_ALLOW_CREDENTIALS", True),
         http_proxy=r.proxy("HTTP_PROXY"),

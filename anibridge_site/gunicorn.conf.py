@@ -58,3 +58,12 @@ def post_worker_init(worker: object) -> None:
     import gc
 
     gc.freeze()
+
+
+def when_ready(server: object) -> None:
+    # Once per start, in the master: an open qB API on a reachable port is dangerous.
+    from qbshim.exposure import open_api_warning
+
+    message = open_api_warning(_cfg)
+    if message:
+        server.log.warning(message)  # type: ignore[attr-defined]

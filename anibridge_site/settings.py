@@ -88,6 +88,9 @@ CACHES = {
     }
 }
 
+# Counts failed password checks per client address and refuses banned ones.
+AUTHENTICATION_BACKENDS = ["anibridge_site.admin_login.ThrottledModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from anibridge_site import admin_login
 from anibridge_site.health import health
 from qbshim import legacy
 
@@ -9,6 +10,7 @@ admin.site.site_title = "AniBridge admin"
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("admin/login/", admin_login.login),  # before admin/: banned addresses get a 403
     path("admin/", admin.site.urls),
     path("api/v2/", include("qbshim.urls")),
     path("torznab/", include("torznab.urls")),

@@ -21,6 +21,7 @@ from downloads import ledger
 from downloads.models import Job
 from downloads.serializers import JobSerializer
 from qbshim.auth import qb_auth
+from qbshim.origin import same_site_only
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def _job_json(job: Job) -> dict[str, Any]:
 
 
 @csrf_exempt
+@same_site_only
 @qb_auth
 @require_POST
 def legacy_download(request: HttpRequest) -> JsonResponse:
@@ -82,6 +84,7 @@ def _get_job(job_id: Any) -> Job | None:
 
 
 @csrf_exempt
+@same_site_only
 @qb_auth
 @require_http_methods(["GET", "DELETE"])
 def legacy_job(request: HttpRequest, job_id: Any) -> JsonResponse:

@@ -80,3 +80,19 @@ class RemovedTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hash} removed at revision {self.rev}"
+
+
+class ApiSession(models.Model):
+    """A qB API login (the SID cookie). Only a hash of the cookie is kept, with a
+    fingerprint of the credentials it was opened with: a changed QBIT_PASSWORD ends it."""
+
+    key_hash = models.CharField(max_length=64, primary_key=True)
+    credentials = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "qB API session"
+
+    def __str__(self) -> str:
+        return f"session {self.key_hash[:8]} (last seen {self.last_seen:%Y-%m-%d %H:%M})"

@@ -65,9 +65,32 @@ class QbParams:
         except ValueError:
             raise BadParams(f"{name}={raw[:40]!r} is not a whole number") from None
 
+    def loose_integer(self, name: str) -> int:
+        """A number read as qBittorrent reads `rid`, `limit` and `offset`: anything
+        that is not a whole number counts as 0."""
+        try:
+            return int(self._values.get(name, "").strip())
+        except ValueError:  # also numbers of more digits than Python converts
+            return 0
+
+    def require(self, *names: str) -> None:
+        """400 when a parameter qBittorrent requires is absent (an empty value is present)."""
+        missing = [n for n in names if n not in self._values]
+        if missing:
+            raise BadParams(f"Missing required parameters: {', '.join(missing)}")
+
     def hashes(self) -> list[str] | None:
-        """`hashes=h1|h2`, or None for `all` (and for no parameter at all)."""
-        raw = self._values.get("hashes", self._values.get("hash", ""))
-        if raw.strip().lower() in ("all", ""):
+        """An action's `hashes`, as qBittorrent reads it: required; the literal `all`
+        means every torrent (None); otherwise `|`-separated hashes, so `hashes=` names
+        none."""
+        self.require("hashes")
+        raw = self._values["hashes"]
+        if raw == "all":
             return None
         return [h.strip().lower() for h in raw.split("|") if h.strip()]
+
+    def hash_filter(self) -> tuple[str, ...] | None:
+        """torrents/info's `hashes` filter: absent or empty means no filter (every
+        torrent); `all` is not special there, it is a hash no torrent has."""
+        hashes = tuple(h.strip().lower() for h in self.text("hashes").split("|") if h.strip())
+        return hashes or None

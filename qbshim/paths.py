@@ -47,8 +47,12 @@ def internal_save_path(requested: str) -> Path:
         (root / candidate).resolve() if not candidate.is_absolute() else Path(candidate).resolve()
     )
     if not path.is_relative_to(root):
-        shown = settings.CONFIG.qbit_public_save_path or str(root)
-        raise PathRefused(f"save path {requested!r} is outside the download directory {shown}")
+        # The public path is what the client knows; the internal one is not its business.
+        where = f" ({pub})" if pub is not None else ""
+        raise PathRefused(
+            f"save path {requested[:200]!r} is outside the download directory{where}; "
+            "use a path under the save_path that app/preferences reports"
+        )
     if len(str(path)) > MAX_SAVE_PATH:
         raise PathRefused(f"save path is longer than {MAX_SAVE_PATH} characters")
     return path

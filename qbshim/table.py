@@ -8,6 +8,10 @@ row and reading them all.
 
 Whole answers are kept too, for the current revision only: a poll that finds nothing
 changed gets the bytes the previous poll got, without filtering or joining megabytes.
+
+`priority` is qBittorrent's queue position: 1, 2, ... for unfinished torrents in the
+order they were added, 0 for finished ones. It depends on other rows, so it is filled
+in here, and a row whose position moved counts as changed at this revision.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from django.conf import settings
 
 from qbshim.models import ChangeCounter, ClientTask, RemovedTask
 from qbshim.state import torrent_info
+from qbshim.versions import VERSIONS
 
 HISTORY = 32
 # Rendered answers kept per process; with 5,000 torrents one answer is about 7 MB.
@@ -39,6 +44,8 @@ class Snapshot:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     encoded: dict[str, bytes] = field(default_factory=dict)
     revs: dict[str, int] = field(default_factory=dict)
+    positions: dict[str, int] = field(default_factory=dict)
+    added: dict[str, float] = field(default_factory=dict)  # added_on to the microsecond
     _totals: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property
@@ -119,6 +126,7 @@ class TorrentTable:
             self._snapshot = Snapshot(rev=-1)
             self._history.clear()
             self._bodies_of, self._bodies = None, OrderedDict()
+        VERSIONS.reset()
 
     def _refreshed(self, rev: int) -> Snapshot:
         old = self._snapshot
@@ -134,20 +142,60 @@ class TorrentTable:
         self, rev: int, rows: Iterable[ClientTask], old: Snapshot, removed: Collection[str] = ()
     ) -> Snapshot:
         items, encoded, revs = old.items.copy(), old.encoded.copy(), old.revs.copy()
+        added = old.added.copy()
         for h in removed:
-            for table in (items, encoded, revs):
+            for table in (items, encoded, revs, added):
                 table.pop(h, None)
         members_changed = bool(removed)
+        queue_changed = False
+        rendered: list[str] = []
         for task in rows:
             info = torrent_info(task)
-            members_changed = members_changed or task.hash not in items
+            before = items.get(task.hash)
+            members_changed = members_changed or before is None
+            queue_changed = queue_changed or (
+                before is not None and _finished(before) != _finished(info)
+            )
             items[task.hash] = info
-            encoded[task.hash] = json.dumps(info, separators=(",", ":")).encode()
             revs[task.hash] = task.rev
+            added[task.hash] = task.added_on.timestamp()
+            rendered.append(task.hash)
         order = old.order
         if members_changed:
-            order = tuple(sorted(items, key=lambda h: (items[h]["added_on"], h)))
-        return Snapshot(rev=rev, order=order, items=items, encoded=encoded, revs=revs)
+            order = tuple(sorted(items, key=lambda h: (added[h], h)))
+        positions = old.positions
+        if members_changed or queue_changed:
+            positions = _queue_positions(order, items)
+            moved = [h for h in order if items[h]["priority"] != positions.get(h, 0)]
+        else:
+            moved = []
+        for h in rendered:
+            items[h]["priority"] = positions.get(h, 0)  # a fresh dict: no snapshot has it
+            encoded[h] = json.dumps(items[h], separators=(",", ":")).encode()
+        for h in moved:
+            if items[h]["priority"] != positions.get(h, 0):  # not re-rendered above
+                items[h] = {**items[h], "priority": positions.get(h, 0)}
+                encoded[h] = json.dumps(items[h], separators=(",", ":")).encode()
+                revs[h] = max(revs[h], rev)
+        return Snapshot(
+            rev=rev,
+            order=order,
+            items=items,
+            encoded=encoded,
+            revs=revs,
+            positions=positions,
+            added=added,
+        )
+
+
+def _finished(item: dict[str, Any]) -> bool:
+    return bool(item["state"] == "stoppedUP")
+
+
+def _queue_positions(order: Sequence[str], items: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """qBittorrent's queue: unfinished torrents numbered from 1 in the order added."""
+    queue = (h for h in order if not _finished(items[h]))
+    return {h: position for position, h in enumerate(queue, start=1)}
 
 
 def enclosed(opening: bytes, items: Sequence[bytes], closing: bytes) -> bytes:

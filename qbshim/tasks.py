@@ -1,4 +1,5 @@
-"""Housekeeping: remove finished torrents and their files after DOWNLOADS_TTL_HOURS."""
+"""Housekeeping: remove finished torrents and their files after DOWNLOADS_TTL_HOURS,
+and forget what only recent polls need (removals, idle qB API sessions)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from downloads.files import PARTIAL_DIR, partial_dir
 from downloads.models import Job
-from qbshim.models import ClientTask, RemovedTask
+from qbshim.models import ApiSession, ClientTask, RemovedTask
 from qbshim.paths import download_root, inside_download_dir
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,15 @@ def prune_removal_log() -> int:
     return deleted
 
 
+def prune_sessions() -> int:
+    """qB API sessions idle longer than QBIT_SESSION_TIMEOUT_SECONDS no longer work."""
+    idle = timedelta(seconds=settings.CONFIG.qbit_session_timeout_seconds)
+    deleted, _ = ApiSession.objects.filter(last_seen__lt=timezone.now() - idle).delete()
+    return deleted
+
+
 @shared_task(name="qbshim.tasks.cleanup", ignore_result=True)
 def cleanup() -> int:
     prune_removal_log()
+    prune_sessions()
     return cleanup_finished() + cleanup_orphan_partials()

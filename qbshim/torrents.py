@@ -175,10 +175,6 @@ class InfoQuery:
     limit: int | None = None
     offset: int | None = None
 
-    def __post_init__(self) -> None:
-        if self.filter_name not in ("", "all") and self.filter_name not in FILTERS:
-            raise ValueError(f"unknown filter {self.filter_name!r}")
-
 
 def info_json(query: InfoQuery) -> bytes:
     """torrents/info's JSON: rendered once per table revision and query."""
@@ -205,11 +201,10 @@ def list_info(snap: Snapshot, query: InfoQuery) -> list[str]:
         states = FILTERS[query.filter_name]
         selected = [h for h in selected if items[h]["state"] in states]
     sort = query.sort
+    if sort and selected and sort not in items[selected[0]]:
+        raise ValueError("'sort' parameter is invalid")  # qBittorrent's words
     if sort:
-        selected.sort(
-            key=lambda h: (items[h].get(sort) is None, items[h].get(sort, 0)),
-            reverse=query.reverse,
-        )
+        selected.sort(key=lambda h: _sort_key(items[h].get(sort)), reverse=query.reverse)
     elif query.reverse:
         selected.reverse()
     offset = query.offset
@@ -223,6 +218,11 @@ def list_info(snap: Snapshot, query: InfoQuery) -> list[str]:
     return selected[start:end]
 
 
+def _sort_key(value: Any) -> tuple[bool, Any]:
+    """Nulls (`private` before the size is known) sort last instead of failing."""
+    return (value is None, 0 if value is None else value)
+
+
 def delete(hashes: list[str] | None, delete_files: bool) -> int:
     count = 0
     for task in list(tasks(hashes)):
@@ -231,10 +231,11 @@ def delete(hashes: list[str] | None, delete_files: bool) -> int:
             ledger.cancel(job, "removed by the client")
             if delete_files:
                 _remove_files(job)
+        task_hash = task.hash  # delete() sets the primary key, the hash, to None
         task.delete()
         count += 1
         log.info(
-            "removed %s (%s)%s", task.hash, task.name, " with its files" if delete_files else ""
+            "removed %s (%s)%s", task_hash, task.name, " with its files" if delete_files else ""
         )
     return count
 

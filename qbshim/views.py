@@ -7,6 +7,7 @@ Views parse parameters, call qbshim.torrents / qbshim.sync and render qB's answe
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -15,22 +16,25 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
 
-from qbshim import sync, torrents
+from anibridge_site.login_guard import BANNED_MESSAGE, GUARD, client_address
+from qbshim import details, sync, torrents
 from qbshim.auth import (
     SID_COOKIE,
-    SID_MAX_AGE,
     auth_required,
     credentials_match,
+    end_session,
+    forbidden,
+    has_session,
+    is_authenticated,
     is_configured_user,
     new_sid,
     qb_auth,
 )
 from qbshim.models import Category, ClientTask
+from qbshim.origin import same_site_only
 from qbshim.params import BadParams, QbParams
 from qbshim.paths import PathRefused, internal_save_path, public
-from qbshim.state import content_name, torrent_info
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +62,31 @@ def _json_parts(parts: list[bytes]) -> HttpResponse:
     return response
 
 
+def _method_not_allowed(methods: tuple[str, ...]) -> HttpResponse:
+    """qBittorrent's answer to a method an endpoint does not take."""
+    response = _text("Method Not Allowed", status=405)
+    response["Allow"] = ", ".join(methods)
+    return response
+
+
+def _allowing(methods: tuple[str, ...]) -> Callable[[View], View]:
+    allowed = (*methods, "HEAD") if "GET" in methods else methods
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if request.method not in allowed:
+                return _method_not_allowed(allowed)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 def endpoint(methods: tuple[str, ...] = ("GET", "POST")) -> Callable[[View], View]:
-    """qB API view: CSRF-exempt (cookie + SameSite like qB), auth, methods, bad params -> 400."""
+    """qB API view, checked in qBittorrent's order: cross-site origin (401), session
+    (403), method (405), parameters (400, one line of text)."""
 
     def decorator(view: View) -> View:
         @wraps(view)
@@ -70,7 +97,8 @@ def endpoint(methods: tuple[str, ...] = ("GET", "POST")) -> Callable[[View], Vie
                 log.info("qB API %s refused: %s", request.path, exc)
                 return _text(str(exc), status=400)
 
-        guarded = qb_auth(require_http_methods(list(methods))(wrapper))
+        guarded = same_site_only(qb_auth(_allowing(methods)(wrapper)))
+        # Django's cookie+token CSRF does not fit API clients; same_site_only is qB's own.
         return csrf_exempt(guarded)
 
     return decorator
@@ -82,32 +110,58 @@ post_only = endpoint(("POST",))
 # --- auth --------------------------------------------------------------------------
 
 
+def _session_cookie(response: HttpResponse, sid: str) -> None:
+    # A session cookie (no Max-Age), as qBittorrent 5.1 sets it; the server ends the
+    # session after QBIT_SESSION_TIMEOUT_SECONDS idle or on logout.
+    response.set_cookie(SID_COOKIE, sid, httponly=True, samesite="Strict")
+
+
 @csrf_exempt
-@require_POST
+@same_site_only
+@_allowing(("POST",))
 def login(request: HttpRequest) -> HttpResponse:
     try:
         params = QbParams(request)
     except BadParams as exc:  # login is not an endpoint(): it answers before auth
         log.info("qB API login refused: %s", exc)
         return _text(str(exc), status=400)
-    username = params.text("username")
-    if auth_required() and not credentials_match(username, params.text("password")):
-        # A name that is not the configured user may be a password typed into the
-        # wrong field: it is not repeated in the log.
-        who = repr(username) if is_configured_user(username) else "an unknown user"
-        log.warning("qB API login failed for %s", who)
-        return _text("Fails.")
     response = _text("Ok.")
-    sid = new_sid() if auth_required() else "anibridge"
-    response.set_cookie(SID_COOKIE, sid, max_age=SID_MAX_AGE, httponly=True, samesite="Strict")
+    if not auth_required():
+        _session_cookie(response, secrets.token_urlsafe(32))
+        return response
+    if has_session(request):
+        # qBittorrent: a client that has a session is logged in. (Its Basic header is
+        # not checked here: Sonarr sends the form's credentials there too, and a wrong
+        # password would count twice.)
+        return response
+    address = client_address(request)
+    username = params.text("username")
+    # A name that is not the configured user may be a password typed into the wrong
+    # field: it is not repeated in the log.
+    who = repr(username[:100]) if is_configured_user(username) else "an unknown user"
+    if GUARD.banned_for(address):
+        log.warning("qB API login refused for %s from %s: address banned", who, address)
+        return forbidden(BANNED_MESSAGE)
+    if not credentials_match(username, params.text("password")):
+        count = GUARD.failed(address)
+        log.warning("qB API login failed for %s from %s (failure %d)", who, address, count)
+        return _text("Fails.")
+    GUARD.succeeded(address)
+    _session_cookie(response, new_sid())
     return response
 
 
 @csrf_exempt
-@require_POST
+@same_site_only
+@_allowing(("POST",))
 def logout(request: HttpRequest) -> HttpResponse:
+    if not is_authenticated(request):
+        return forbidden()  # qBittorrent: logout is for clients with a session
+    sid = request.COOKIES.get(SID_COOKIE)
+    if sid and auth_required():
+        end_session(sid)
     response = _text("")
-    response.delete_cookie(SID_COOKIE)
+    response.delete_cookie(SID_COOKIE, samesite="Strict")
     return response
 
 
@@ -185,29 +239,26 @@ def default_save_path(request: HttpRequest, params: QbParams) -> HttpResponse:
 
 @endpoint()
 def torrents_info(request: HttpRequest, params: QbParams) -> HttpResponse:
+    # Like qBittorrent: an unknown filter selects everything, and a limit or offset
+    # that is not a number counts as 0.
+    query = torrents.InfoQuery(
+        filter_name=params.text("filter", "all"),
+        category=params.text("category") if params.has("category") else None,
+        tag=params.text("tag") or None,
+        hashes=params.hash_filter(),
+        sort=params.text("sort"),
+        reverse=params.flag("reverse"),
+        limit=params.loose_integer("limit"),
+        offset=params.loose_integer("offset"),
+    )
     try:
-        query = torrents.InfoQuery(
-            filter_name=params.text("filter", "all"),
-            category=params.text("category") if params.has("category") else None,
-            tag=params.text("tag") or None,
-            hashes=_hash_filter(params),
-            sort=params.text("sort"),
-            reverse=params.flag("reverse"),
-            limit=params.integer("limit"),
-            offset=params.integer("offset"),
-        )
+        return HttpResponse(torrents.info_json(query), content_type="application/json")
     except ValueError as exc:
         raise BadParams(str(exc)) from None
-    return HttpResponse(torrents.info_json(query), content_type="application/json")
-
-
-def _hash_filter(params: QbParams) -> tuple[str, ...] | None:
-    """torrents/info's `hashes`; None (every torrent) when absent or `all`."""
-    hashes = params.hashes() if params.has("hashes") else None
-    return None if hashes is None else tuple(hashes)
 
 
 def _one_task(params: QbParams) -> ClientTask | None:
+    params.require("hash")
     return (
         ClientTask.objects.select_related("job")
         .filter(hash=params.text("hash").strip().lower())
@@ -224,79 +275,18 @@ def torrents_properties(request: HttpRequest, params: QbParams) -> HttpResponse:
     task = _one_task(params)
     if task is None:
         return _not_found()  # Sonarr's "is it loaded yet" probe right after add
-    info = torrent_info(task)
-    return _json(
-        {
-            "hash": task.hash,
-            "infohash_v1": task.hash,
-            "infohash_v2": "",
-            "name": task.name,
-            "save_path": info["save_path"],
-            "download_path": "",
-            "creation_date": info["added_on"],
-            "addition_date": info["added_on"],
-            "completion_date": info["completion_on"],
-            "comment": f"AniBridge {task}",
-            "created_by": "AniBridge",
-            "is_private": False,
-            "piece_size": 0,
-            "pieces_have": 1 if info["state"] == "stoppedUP" else 0,
-            "pieces_num": 1,
-            "total_size": info["size"],
-            "total_downloaded": info["downloaded"],
-            "total_downloaded_session": info["downloaded"],
-            "total_uploaded": 0,
-            "total_uploaded_session": 0,
-            "total_wasted": 0,
-            "dl_speed": info["dlspeed"],
-            "dl_speed_avg": info["dlspeed"],
-            "up_speed": 0,
-            "up_speed_avg": 0,
-            "dl_limit": -1,
-            "up_limit": -1,
-            "eta": info["eta"],
-            "time_elapsed": 0,
-            "seeding_time": 0,
-            "share_ratio": 0,
-            "nb_connections": 0,
-            "nb_connections_limit": 0,
-            "peers": 0,
-            "peers_total": 0,
-            "seeds": 0,
-            "seeds_total": 0,
-            "reannounce": 0,
-            "last_seen": info["seen_complete"],
-            "popularity": 0,
-        }
-    )
+    return _json(details.properties(task))
 
 
 @endpoint()
 def torrents_files(request: HttpRequest, params: QbParams) -> HttpResponse:
     task = _one_task(params)
-    if task is None:
-        return _not_found()
-    info = torrent_info(task)
-    done = info["state"] == "stoppedUP"
-    return _json(
-        [
-            {
-                "index": 0,
-                "name": content_name(task),
-                "size": info["size"],
-                "progress": info["progress"],
-                "priority": 1,
-                "is_seed": done,
-                "piece_range": [0, 0],
-                "availability": 1 if done else -1,
-            }
-        ]
-    )
+    return _not_found() if task is None else _json(details.files(task))
 
 
 @endpoint()
 def torrents_trackers(request: HttpRequest, params: QbParams) -> HttpResponse:
-    return _json([]) if _one_task(params) else _not_found()
+    return _json(details.trackers()) if _one_task(params) else _not_found()
 
 
 @post_only
@@ -324,9 +314,10 @@ def torrents_add(request: HttpRequest, params: QbParams) -> HttpResponse:
 
 @post_only
 def torrents_delete(request: HttpRequest, params: QbParams) -> HttpResponse:
-    delete_files = (
-        params.flag("deleteFiles", default=False) or settings.CONFIG.delete_files_on_torrent_delete
-    )
+    params.require("hashes", "deleteFiles")
+    # DELETE_FILES_ON_TORRENT_DELETE allows what deleteFiles=true asks for; it never
+    # turns a deleteFiles=false (Sonarr after moving a completed file) into a deletion.
+    delete_files = params.flag("deleteFiles") and settings.CONFIG.delete_files_on_torrent_delete
     torrents.delete(params.hashes(), delete_files)
     return _text("")
 
@@ -345,6 +336,7 @@ def torrents_start(request: HttpRequest, params: QbParams) -> HttpResponse:
 
 @post_only
 def torrents_set_category(request: HttpRequest, params: QbParams) -> HttpResponse:
+    params.require("hashes", "category")
     try:
         torrents.set_category(params.hashes(), params.text("category"))
     except ValueError as exc:
@@ -354,18 +346,22 @@ def torrents_set_category(request: HttpRequest, params: QbParams) -> HttpRespons
 
 @post_only
 def torrents_accept(request: HttpRequest, params: QbParams) -> HttpResponse:
-    """Calls with no meaning here (share limits, force start...): accepted, as qB does."""
+    """Calls with no meaning here (share limits, force start...): accepted, as qB does,
+    once they name their torrents."""
+    params.hashes()
     return _text("")
 
 
 @post_only
 def torrents_top_prio(request: HttpRequest, params: QbParams) -> HttpResponse:
     # qB answers 409 when queueing is disabled; ours is always on, so priorities "work".
+    params.hashes()
     return _text("")
 
 
 @post_only
 def torrents_add_tags(request: HttpRequest, params: QbParams) -> HttpResponse:
+    params.require("hashes", "tags")
     torrents.add_tags(params.hashes(), params.text("tags"))
     return _text("")
 
@@ -440,7 +436,7 @@ def remove_categories(request: HttpRequest, params: QbParams) -> HttpResponse:
 
 @endpoint()
 def sync_maindata(request: HttpRequest, params: QbParams) -> HttpResponse:
-    body, snap = sync.maindata(params.integer("rid", 0) or 0)
+    body, snap = sync.maindata(params.loose_integer("rid"))
     return _json_parts(sync.encode(body, snap))
 
 

@@ -3,7 +3,7 @@
 Behind a TLS reverse proxy the browser asks `https://anibridge.example/strm/...` while
 gunicorn sees plain HTTP from the proxy. The playlist's URIs must use the client's
 scheme and host: an `http://` URI in a playlist loaded by an `https://` page is mixed
-content and the browser refuses it. Only a proxy listed in `STRM_TRUSTED_PROXIES` may
+content and the browser refuses it. Only a proxy listed in `ANIBRIDGE_TRUSTED_PROXIES` may
 say so (`X-Forwarded-Proto`, `X-Forwarded-Host`); from anyone else these headers are
 ignored, or any client could point the URIs we hand out at a host of its choosing.
 Without them the URIs use `STRM_PUBLIC_BASE_URL` as always.
@@ -43,7 +43,7 @@ def request_base(environ: Mapping[str, Any]) -> str | None:
 
 
 def _trusted(address: str) -> bool:
-    networks = settings.CONFIG.strm_trusted_proxies
+    networks = settings.CONFIG.trusted_proxies
     if not networks:
         return False
     try:

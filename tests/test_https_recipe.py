@@ -47,7 +47,7 @@ def test_compose_puts_caddy_in_front_and_trusts_only_its_network() -> None:
     assert caddy["networks"] == ["edge"] and "edge" in web["networks"]
     assert "healthcheck" in caddy
     (subnet,) = [c["subnet"] for c in compose["networks"]["edge"]["ipam"]["config"]]
-    assert ipaddress.ip_network(web["environment"]["STRM_TRUSTED_PROXIES"]) == ipaddress.ip_network(
-        subnet
-    )
+    assert ipaddress.ip_network(
+        web["environment"]["ANIBRIDGE_TRUSTED_PROXIES"]
+    ) == ipaddress.ip_network(subnet)
     assert web["environment"]["STRM_PUBLIC_BASE_URL"].startswith("https://")

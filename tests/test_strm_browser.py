@@ -122,7 +122,7 @@ def played(
     workdir = tmp_path_factory.mktemp("browser")
     # A host name, not 127.0.0.1: browsers count http://127.0.0.1 as secure and would let
     # the https:// page load http:// URIs from it; from any other host they are refused.
-    trusted = {"STRM_TRUSTED_PROXIES": "127.0.0.1"}  # Caddy, on loopback
+    trusted = {"ANIBRIDGE_TRUSTED_PROXIES": "127.0.0.1"}  # Caddy, on loopback
     with (
         django_db_blocker.unblock(),
         pytest.MonkeyPatch.context() as monkeypatch,

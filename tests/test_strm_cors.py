@@ -253,12 +253,12 @@ def test_a_cors_origin_that_is_no_origin_stops_start_up(tmp_path: Path, value: s
 
 
 def test_trusted_proxies_setting_takes_addresses_and_networks(tmp_path: Path) -> None:
-    env = {"DATA_DIR": str(tmp_path), "STRM_TRUSTED_PROXIES": "127.0.0.1, 172.16.0.0/12,::1"}
+    env = {"DATA_DIR": str(tmp_path), "ANIBRIDGE_TRUSTED_PROXIES": "127.0.0.1, 172.16.0.0/12,::1"}
     cfg = load(env, env_file=tmp_path / "none")
-    assert [str(n) for n in cfg.strm_trusted_proxies] == [
+    assert [str(n) for n in cfg.trusted_proxies] == [
         "127.0.0.1/32",
         "172.16.0.0/12",
         "::1/128",
     ]
-    with pytest.raises(ConfigError, match="STRM_TRUSTED_PROXIES"):
-        load({**env, "STRM_TRUSTED_PROXIES": "caddy"}, env_file=tmp_path / "none")
+    with pytest.raises(ConfigError, match="ANIBRIDGE_TRUSTED_PROXIES"):
+        load({**env, "ANIBRIDGE_TRUSTED_PROXIES": "caddy"}, env_file=tmp_path / "none")

@@ -1,5 +1,5 @@
 """Playlist URIs behind a TLS reverse proxy (strm.public_url): X-Forwarded-Proto/-Host
-count only from STRM_TRUSTED_PROXIES; through both front ends of the proxy."""
+count only from ANIBRIDGE_TRUSTED_PROXIES; through both front ends of the proxy."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def uris(client: ProxyClient, url: str, **headers: str) -> list[str]:
 def test_a_trusted_proxy_sets_scheme_and_host_of_every_uri(
     web: FakeWeb, client: ProxyClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_proxy_config(monkeypatch, strm_trusted_proxies=LOOPBACK)
+    use_proxy_config(monkeypatch, trusted_proxies=LOOPBACK)
     variants = uris(client, stream_url(TS), **FORWARDED)
     assert variants and all(
         v.startswith("https://anibridge.example:8443/strm/proxy/") for v in variants
@@ -57,7 +57,7 @@ def test_forwarded_headers_from_anyone_else_are_ignored(
     web: FakeWeb, client: ProxyClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for trusted in ((), (ipaddress.ip_network("10.0.0.0/8"),)):
-        use_proxy_config(monkeypatch, strm_trusted_proxies=trusted)
+        use_proxy_config(monkeypatch, trusted_proxies=trusted)
         variants = uris(client, stream_url(TS), **FORWARDED)
         assert all(v.startswith("http://testserver/strm/proxy/") for v in variants), trusted
 
@@ -83,9 +83,7 @@ def test_what_a_trusted_proxy_says_is_checked(
     headers: dict[str, str],
     base: str,
 ) -> None:
-    use_proxy_config(
-        monkeypatch, strm_trusted_proxies=LOOPBACK, strm_public_base_url="http://nas:8000"
-    )
+    use_proxy_config(monkeypatch, trusted_proxies=LOOPBACK, strm_public_base_url="http://nas:8000")
     variants = uris(client, stream_url(TS), **headers)
     assert variants and all(v.startswith(f"{base}/strm/proxy/") for v in variants), variants
 
@@ -95,7 +93,7 @@ def test_a_path_prefix_of_the_public_url_is_kept(
 ) -> None:
     use_proxy_config(
         monkeypatch,
-        strm_trusted_proxies=LOOPBACK,
+        trusted_proxies=LOOPBACK,
         strm_public_base_url="http://testserver/anibridge",
     )
     entry = stream_url(TS).replace("/anibridge", "", 1)  # the test client has no prefix
@@ -109,7 +107,7 @@ def test_a_path_prefix_of_the_public_url_is_kept(
 def test_the_synthetic_master_points_at_the_forwarded_host_too(
     web: FakeWeb, client: ProxyClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_proxy_config(monkeypatch, strm_trusted_proxies=LOOPBACK)
+    use_proxy_config(monkeypatch, trusted_proxies=LOOPBACK)
     from tests.strm_helpers import store_resolution
 
     store_resolution(TS, web.cdn.sign("hls/ts/360p/index.m3u8"))
