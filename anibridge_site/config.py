@@ -286,7 +286,7 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         qbit_public_save_path=r.text("QBIT_PUBLIC_SAVE_PATH"),
         host=r.text("ANIBRIDGE_HOST", "0.0.0.0"),  # noqa: S104 - a container service listens on all interfaces
         port=r.integer("ANIBRIDGE_PORT", 8000, minimum=1, maximum=65535),
-        web_concurrency=r.integer("WEB_CONCURRENCY", 2, minimum=1, maximum=64),
+        web_concurrency=r.integer("WEB_CONCURRENCY", 1, minimum=1, maximum=64),
         log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
         secret_key=_secret_key(data_dir, r.text("SECRET_KEY")),
         database_url=r.database_url("DATABASE_URL", f"sqlite:///{data_dir / 'anibridge.sqlite3'}"),

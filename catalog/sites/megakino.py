@@ -22,7 +22,6 @@ from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 
-from catalog import package
 from catalog.identity import EpisodeIdentity
 from catalog.sites.base import HosterLinks, NotOnSite, SiteError, TitleEntry
 from catalog.sites.http import fetch_text
@@ -212,11 +211,15 @@ class MegakinoSite:
         if not exists:
             what = episode_label(self.name, identity.slug, identity.season, identity.episode)
             raise NotOnSite(f"{what} is not on Megakino (films are S00E01)")
+        from catalog import package  # the `aniworld` package loads on first use only
+
         base = _url("/")
         links = {package.canonical_provider(label): urljoin(base, url) for label, url in pairs}
         return {LANGUAGE: links} if links else {}
 
     def resolve_link(self, provider: str, link: str) -> ResolvedStream:
+        from catalog import package
+
         # Megakino links are the hoster embed URLs themselves: no site redirect.
         return package.extract_stream(provider, link, self.name)
 
