@@ -46,6 +46,8 @@ from niquests.exceptions import ConnectionError as NiquestsConnectionError
 from niquests.models import PreparedRequest, Response
 from niquests.utils import create_resolver
 
+from catalog import browserless
+
 ANIWORLD_ORIGIN = "https://aniworld.to"
 # The host the package itself requests first; s.to URLs are rewritten onto it.
 STO_ORIGIN = "https://serienstream.to"
@@ -87,6 +89,7 @@ def prepare_environment(home: Path) -> None:
         tempdir_before = tempfile.tempdir
         # The package truncates `<tempdir>/aniworld.log` on import: give it its own.
         tempfile.tempdir = str(home / "tmp")
+        browserless.install()  # the image leaves out the browser driver the package imports
         try:
             importlib.import_module("aniworld")
         finally:
