@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -110,6 +111,12 @@ class Config:
     strm_proxy_secret: str
     strm_proxy_upstream_allowlist: tuple[str, ...]
     strm_proxy_cache_ttl_seconds: int
+    # Self-hosting (time zone of logs and admin, start-up, legacy site settings)
+    time_zone: str
+    db_migrate_on_startup: bool
+    aniworld_alphabet_html: str  # a saved copy of the alphabet page; "" = none
+    sto_alphabet_html: str
+    megakino_domain_check_interval_min: int  # 0 = never
     # Where each value came from is not needed at run time; keep the raw mapping
     # out of reprs so secrets never reach a log line.
     _raw: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -212,6 +219,18 @@ class _Reader:
 
         accepts = "a comma-separated list" + (f" of {', '.join(allowed)}" if allowed else "")
         return self._parse(name, default, accepts, parse)
+
+    def time_zone(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            # POSIX lets TZ name a zone file (":/usr/share/zoneinfo/Europe/Berlin").
+            zone = raw.removeprefix(":").removeprefix("/usr/share/zoneinfo/")
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(raw) from None
+            return zone
+
+        return self._parse(name, default, "a time zone name such as Europe/Berlin or UTC", parse)
 
     def database_url(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:
@@ -363,6 +382,11 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
             h.lower() for h in r.items("STRM_PROXY_UPSTREAM_ALLOWLIST", "")
         ),
         strm_proxy_cache_ttl_seconds=r.integer("STRM_PROXY_CACHE_TTL_SECONDS", 0),
+        time_zone=r.time_zone("TZ", "UTC"),
+        db_migrate_on_startup=r.flag("DB_MIGRATE_ON_STARTUP", True),
+        aniworld_alphabet_html=r.text("ANIWORLD_ALPHABET_HTML"),
+        sto_alphabet_html=r.text("STO_ALPHABET_HTML"),
+        megakino_domain_check_interval_min=r.integer("MEGAKINO_DOMAIN_CHECK_INTERVAL_MIN", 100),
         _raw=values,
     )
     _check_combinations(cfg)

@@ -93,7 +93,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# TZ: Django shows admin times in it and sets it for the process, so logs use it too.
+TIME_ZONE = CONFIG.time_zone
 USE_I18N = True
 USE_TZ = True
 
