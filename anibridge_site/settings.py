@@ -169,6 +169,13 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "default", "expires": 25 * 60},
     },
 }
+if CONFIG.megakino_domain_check_interval_min and "megakino" in CONFIG.catalog_sites:
+    # Megakino moves between domains; follow it (catalog.sites.megakino_domain).
+    CELERY_BEAT_SCHEDULE["check-megakino-domain"] = {
+        "task": "catalog.tasks.check_megakino_domain",
+        "schedule": CONFIG.megakino_domain_check_interval_min * 60.0,
+        "options": {"queue": "default", "expires": 5 * 60},
+    }
 CELERY_BEAT_SCHEDULE_FILENAME = str(CONFIG.data_dir / "celerybeat-schedule")
 
 # --- Logging ------------------------------------------------------------------------

@@ -65,3 +65,11 @@ def probe_availability(
     finally:
         get_redis().delete(probe_queued_key(identity))
     return None if row is None else row.available
+
+
+@shared_task(name="catalog.tasks.check_megakino_domain", ignore_result=True)
+def check_megakino_domain() -> str:
+    """Follow Megakino to its current domain (beat, MEGAKINO_DOMAIN_CHECK_INTERVAL_MIN)."""
+    from catalog.sites import megakino_domain
+
+    return megakino_domain.check()

@@ -3,7 +3,8 @@ host names and looks things up on GitHub, so it cannot follow MEGAKINO_BASE_URL)
 
 Index: `/sitemap.xml` (a sitemap index) -> sitemaps -> `/films/<id>-<slug>.html` and
 `/serials/<id>-<slug>.html`; our slug is `<id>-<slug>`. Sitemaps may name another
-mirror domain: only their paths are used, always on MEGAKINO_BASE_URL.
+mirror domain: only their paths are used, always on the base in use (MEGAKINO_BASE_URL,
+or where catalog.sites.megakino_domain found the site after it moved).
 
 Identity: a film is season 0, episode 1; a serial page is season 1 with its episodes
 numbered as the site's episode select does. Everything on Megakino is German audio.
@@ -20,9 +21,8 @@ from html import unescape
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from django.conf import settings
-
 from catalog.identity import EpisodeIdentity
+from catalog.sites import megakino_domain
 from catalog.sites.base import HosterLinks, NotOnSite, SiteError, TitleEntry
 from catalog.sites.http import fetch_text
 from catalog.sites.packaged import episode_label
@@ -262,7 +262,8 @@ def _parse(html: str) -> _EntryPage:
 
 
 def _url(path: str) -> str:
-    return settings.CONFIG.megakino_base_url + path
+    # Where Megakino is now: MEGAKINO_BASE_URL until the domain check moves it.
+    return megakino_domain.current_base() + path
 
 
 def _on_base(url: str) -> str:
