@@ -4,9 +4,6 @@ from django.urls import include, path
 from anibridge_site.health import health
 from qbshim import legacy
 
-admin.site.site_header = "AniBridge"
-admin.site.site_title = "AniBridge admin"
-
 urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),

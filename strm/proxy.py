@@ -89,6 +89,9 @@ class ClientRequest:
     hls_query: tuple[tuple[str, str], ...] = ()
     # The client's socket when a media body may be spliced into it (catalog.egress.splice).
     sink: socket.socket | None = None
+    # Who asks (address, User-Agent): the admin's "Active streams" (strm.activity).
+    peer: str = ""
+    agent: str = ""
 
     @property
     def head(self) -> bool:

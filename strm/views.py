@@ -30,7 +30,7 @@ from django.http import (
 )
 
 from catalog.egress import splice
-from strm import proxy, signing
+from strm import activity, proxy, signing
 from strm.stream_urls import PROXY_PATH, STREAM_PATH, identity_from_query
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def entry_reply(query: Mapping[str, str], client: proxy.ClientRequest) -> proxy.
         return _plain(400, f"bad stream URL: {exc}")
     if not signing.entry_authorized(identity, query):
         return _plain(403, "stream URL signature or apikey does not match; rewrite the .strm file")
-    return proxy.serve_entry(identity, client)
+    return activity.seen(identity, client, proxy.serve_entry(identity, client))
 
 
 def token_reply(token: str, name: str, client: proxy.ClientRequest) -> proxy.Reply:
@@ -60,7 +60,7 @@ def token_reply(token: str, name: str, client: proxy.ClientRequest) -> proxy.Rep
     except signing.BadToken as exc:
         return _plain(403, str(exc))
     extension = posixpath.splitext(name)[1].lower()
-    return proxy.serve_token(target, client, extension)
+    return activity.seen(target.identity, client, proxy.serve_token(target, client, extension))
 
 
 def client_request(
@@ -69,6 +69,7 @@ def client_request(
     range_header: str | None,
     if_range: str | None,
     sink: socket.socket | None = None,
+    meta: Mapping[str, Any] | None = None,
 ) -> proxy.ClientRequest:
     return proxy.ClientRequest(
         method=method,
@@ -76,6 +77,8 @@ def client_request(
         if_range=if_range,
         hls_query=proxy.hls_query(query),
         sink=sink,
+        peer=(meta or {}).get("REMOTE_ADDR", ""),
+        agent=(meta or {}).get("HTTP_USER_AGENT", ""),
     )
 
 
@@ -98,6 +101,7 @@ def _client(request: HttpRequest, query: Mapping[str, str]) -> proxy.ClientReque
         request.headers.get("Range"),
         request.headers.get("If-Range"),
         splice.client_socket(request.META),
+        request.META,
     )
 
 
@@ -136,6 +140,7 @@ def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
             environ.get("HTTP_RANGE"),
             environ.get("HTTP_IF_RANGE"),
             splice.client_socket(environ),
+            environ,
         )
         reply = token_reply(token, name, client) if token else entry_reply(query, client)
     except TooManyFieldsSent as exc:  # Django answers 400 to that too
