@@ -8,7 +8,7 @@ import argparse
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
@@ -97,7 +97,7 @@ class Command(BaseCommand):
     ) -> list[RefreshOutcome]:
         # tqdm draws on the stream under Django's wrapper: the wrapper would end every
         # redraw with a newline (and paint it red on a terminal).
-        stream: TextIO = self.stderr._out
+        stream = cast(TextIO, self.stderr._out)
         outcomes: list[RefreshOutcome] = []
         with (
             tqdm(
