@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from anibridge_site import supervisor
 from anibridge_site.redis_client import get_redis
+from anibridge_site.version import VERSION
 from anibridge_site.workers import live_workers
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def health(request: HttpRequest) -> JsonResponse:
     workers = _workers(redis["ok"])
     parts = {"database": database, "redis": redis, "workers": workers}
     down = [name for name, part in parts.items() if not part["ok"]]
-    body = {"status": "ok" if not down else "down", "down": down, **parts}
+    body = {"status": "ok" if not down else "down", "down": down, "version": VERSION, **parts}
     processes = _supervised()
     if processes is not None:
         body["processes"] = processes
