@@ -42,6 +42,8 @@ class AniBridgeAdminSite(admin.AdminSite):
     site_title = "AniBridge admin"
     index_title = "Jobs, streams and settings"
     index_template = "admin/anibridge_index.html"
+    # The index lists every model; the sidebar would take a quarter of a 1366-px screen.
+    enable_nav_sidebar = False
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         own = [path("streams/", self.admin_view(self.streams_view), name="active_streams")]

@@ -11,7 +11,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from anibridge_site.units import human_bytes, human_duration, human_rate
@@ -23,19 +24,16 @@ REFRESH_SECONDS = 5
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    # Fits a 1366-px screen: the identity's parts and the full message are on the
-    # job's page and in the filters.
+    # Fits a 1366-px screen: the kind is a filter, the hoster is in the message ("downloading
+    # from VOE"), the attempts and the full message are on the job's page.
     list_display = (
         "added",
         "release",
-        "kind",
         "status",
         "progress_bar",
         "size",
         "speed_display",
         "eta_display",
-        "attempts",
-        "provider_used",
         "short_message",
     )
     list_display_links = ("added", "release")
@@ -62,8 +60,9 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="release", ordering="release_name")
     def release(self, obj: Job) -> str:
-        text = str(obj)
-        return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(56))
+        # Release names have no spaces: let them wrap after their dots.
+        parts = Truncator(str(obj)).chars(90).split(".")
+        return format_html_join(mark_safe(".<wbr>"), "{}", ((part,) for part in parts))
 
     @admin.display(description="progress", ordering="progress")
     def progress_bar(self, obj: Job) -> str:
@@ -78,11 +77,17 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="size", ordering="total_bytes")
     def size(self, obj: Job) -> str:
-        if obj.status == Job.Status.DOWNLOADING and obj.total_bytes:
-            return f"{human_bytes(obj.downloaded_bytes)} / {human_bytes(obj.total_bytes)}"
-        if obj.status == Job.Status.DOWNLOADING and obj.downloaded_bytes:
-            return human_bytes(obj.downloaded_bytes)
-        return human_bytes(obj.total_bytes)
+        """The whole file; while it downloads, what is done of it ("231.0/550.0 MB")."""
+        total = human_bytes(obj.total_bytes)
+        if obj.status != Job.Status.DOWNLOADING or not obj.downloaded_bytes:
+            return total
+        done = human_bytes(obj.downloaded_bytes)
+        if not total:
+            return done
+        done_number, done_unit = done.split()
+        if total.endswith(" " + done_unit):
+            return f"{done_number}/{total}"
+        return f"{done}/{total}"
 
     @admin.display(description="speed", ordering="speed")
     def speed_display(self, obj: Job) -> str:
@@ -95,7 +100,7 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="message")
     def short_message(self, obj: Job) -> str:
         return format_html(
-            '<span title="{}">{}</span>', obj.message, Truncator(obj.message).chars(48)
+            '<span title="{}">{}</span>', obj.message, Truncator(obj.message).chars(40)
         )
 
     # -- the list refreshes itself while anything runs -----------------------------------

@@ -54,11 +54,13 @@ def test_the_job_list_shows_progress_sizes_speed_and_eta_and_refreshes_while_run
         total_bytes=12_000_000,
         speed=10_240,
         eta=200,
+        message="downloading from VOE",
     )
     _job(2, status=Job.Status.COMPLETED, progress=1.0, total_bytes=2_500_000_000)
     page = staff.get("/admin/downloads/job/").content.decode()
     assert 'class="ab-bar ab-downloading" title="42%"><span style="width:42%">' in page
-    assert "5.0 MB / 12.0 MB" in page
+    assert "downloading from VOE" in page  # the hoster, in the message
+    assert "5.0/12.0 MB" in page
     assert "10.2 KB/s" in page  # not "0.0 MB/s"
     assert "3m 20s" in page
     assert "2.5 GB" in page and 'title="100%"' in page
