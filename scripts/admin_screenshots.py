@@ -159,7 +159,7 @@ def sample_data() -> dict[str, str]:
         activity._wall = lambda ago=seconds_ago: wall() - ago  # type: ignore[misc]
         activity.record(identity, "172.18.0.5", "Lavf/60.16.100 (Jellyfin)", sent)
         activity.record(other, "192.168.1.40", "Kodi/21.1 (Linux)", sent // 3)
-    activity._wall = wall  # type: ignore[method-assign]
+    activity._wall = wall
     return {"failed": str(failed.pk)}
 
 
