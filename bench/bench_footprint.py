@@ -9,8 +9,12 @@ share it, so the sum is what the stack costs the machine.
 
 Prints the largest sample of each phase next to the target (idle <= 300 MiB, under
 load <= 350 MiB), with the per-process split of that sample, and exits 1 on a miss.
+As a reference measured in the same run, the same load on the process layout before
+1.0.0 (two web workers, a threads worker for the default queue, a prefork worker for
+downloads, beat; under the same supervisor, so honcho's five wrapper processes of
+~18 MiB each are not counted).
 
-    python bench/bench_footprint.py [--web-concurrency N] [--seconds S]
+    python bench/bench_footprint.py [--web-concurrency N] [--seconds S] [--no-reference]
 """
 
 from __future__ import annotations
@@ -47,6 +51,13 @@ STREAMS = 8
 RATE_LIMIT_BYTES_PER_SEC = 1200
 SEGMENT_SECONDS = 2.0
 MIB = 1024 * 1024
+# The Procfile before 1.0.0, with WEB_CONCURRENCY=2 (its default then).
+REFERENCE_PROCFILE = """\
+web: gunicorn -c anibridge_site/gunicorn.conf.py anibridge_site.wsgi
+worker: celery -A anibridge_site worker -Q default -n default@%h -P threads --concurrency 8
+downloads: celery -A anibridge_site worker -Q downloads -n downloads@%h --concurrency 3
+beat: celery -A anibridge_site beat
+"""
 
 
 # -- the process tree -------------------------------------------------------------------
@@ -230,45 +241,50 @@ def watch(stack: int, seconds: float) -> list[float]:
     return totals
 
 
-def report(phase: str, stack: int, totals: list[float], target: float) -> bool:
+def report(phase: str, stack: int, totals: list[float], target: float, reference: bool) -> bool:
+    """Print the phase; True when it met the target (the reference is not held to it)."""
     peak = max(totals)
     _total, rows = sample(stack)
-    verdict = "met" if peak <= target else "MISSED"
+    verdict = "met" if peak <= target else ("over" if reference else "MISSED")
     print(
         f"{phase:<36} peak {peak:6.1f} MiB PSS (median {sorted(totals)[len(totals) // 2]:6.1f}, "
         f"{len(totals)} samples)   target <= {target} MiB: {verdict}  ({peak / target:.2f}x)"
     )
     for name, pid, mib in sorted(rows, key=lambda r: -r[2]):
         print(f"    {mib:6.1f} MiB  {name} (pid {pid})")
-    return peak <= target
+    return reference or peak <= target
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--web-concurrency", type=int, default=0, help="default: the config's")
-    parser.add_argument("--seconds", type=float, default=20.0, help="sampling time per phase")
-    args = parser.parse_args()
-
-    root = Path(tempfile.mkdtemp(prefix="anibridge-bench-footprint-"))
-    web = FakeWeb(media_dir=root / "media").start()
+def measure(
+    root: Path, web: FakeWeb, args: argparse.Namespace, reference: bool
+) -> tuple[float, float, bool]:
+    """Start a stack, sample it idle and under load, stop it: (idle peak, load peak, ok)."""
+    root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = stack_env(root, web, port, args)
+    command = [sys.executable, "manage.py", "runstack"]
+    if reference:
+        procfile = root / "Procfile.reference"
+        procfile.write_text(REFERENCE_PROCFILE)
+        command += ["--procfile", str(procfile)]
+        env["WEB_CONCURRENCY"] = "2"
     # The bench signs the .strm URLs and builds magnets with the stack's own settings.
     os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "anibridge_site.settings"
-    import django
+    from django.conf import settings
 
-    django.setup()
+    from anibridge_site.config import load
 
-    log = root / "stack.log"
+    settings.CONFIG = load()
+    log = root / ("reference.log" if reference else "stack.log")
     stack = subprocess.Popen(
-        [sys.executable, "manage.py", "runstack"],
+        command,
         cwd=ROOT,
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    name = "reference (layout before 1.0.0)" if reference else "make run"
     stop = threading.Event()
     ok = True
     try:
@@ -278,7 +294,8 @@ def main() -> int:
         get(port, "/torznab/api?t=caps")
         get(port, "/torznab/api?t=search&q=Kaiju%20Academy")
         time.sleep(5)
-        ok &= report("idle", stack.pid, watch(stack.pid, args.seconds), IDLE_TARGET_MIB)
+        idle = watch(stack.pid, args.seconds)
+        ok &= report(f"{name}: idle", stack.pid, idle, IDLE_TARGET_MIB, reference)
 
         hashes = add_downloads(port)
         players = [Player(url, stop) for url in stream_urls()]
@@ -290,11 +307,10 @@ def main() -> int:
                 raise SystemExit(f"the {DOWNLOADS} downloads did not all start; see {log}")
             time.sleep(0.5)
         time.sleep(SEGMENT_SECONDS * 2)  # every player past its first segment
-        totals = watch(stack.pid, args.seconds)
+        loaded = watch(stack.pid, args.seconds)
         still = downloading(port, hashes)
-        ok &= report(
-            f"{DOWNLOADS} downloads + {STREAMS} streams", stack.pid, totals, LOAD_TARGET_MIB
-        )
+        label = f"{name}: {DOWNLOADS} downloads + {STREAMS} streams"
+        ok &= report(label, stack.pid, loaded, LOAD_TARGET_MIB, reference)
         stop.set()
         failed = [p.errors[0] for p in players if p.errors]
         segments = sum(p.segments for p in players)
@@ -313,9 +329,36 @@ def main() -> int:
                 stack.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 os.killpg(stack.pid, signal.SIGKILL)
+    return max(idle), max(loaded), ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--web-concurrency", type=int, default=0, help="default: the config's")
+    parser.add_argument("--seconds", type=float, default=20.0, help="sampling time per phase")
+    parser.add_argument("--no-reference", action="store_true", help="skip the old layout")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="anibridge-bench-footprint-"))
+    web = FakeWeb(media_dir=root / "media").start()
+    os.environ["DJANGO_SETTINGS_MODULE"] = "anibridge_site.settings"
+    os.environ.update(stack_env(root, web, free_port(), args))
+    import django
+
+    django.setup()
+    try:
+        idle, loaded, ok = measure(root, web, args, reference=False)
+        if not args.no_reference:
+            old_idle, old_loaded, _ = measure(root / "reference", web, args, reference=True)
+            print(
+                f"make run vs the layout before 1.0.0: idle {idle:.0f} vs {old_idle:.0f} MiB "
+                f"({idle / old_idle:.2f}x), under load {loaded:.0f} vs {old_loaded:.0f} MiB "
+                f"({loaded / old_loaded:.2f}x)"
+            )
+    finally:
         web.stop()
-        if ok:
-            shutil.rmtree(root, ignore_errors=True)
+    if ok:
+        shutil.rmtree(root, ignore_errors=True)
     return 0 if ok else 1
 
 
