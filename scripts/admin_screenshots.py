@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.environment import free_port, start_redis  # noqa: E402
+from bench.harness import private_environment  # noqa: E402
+from tests.environment import free_port  # noqa: E402
 
 WIDTH = 1366
 PAGES = {  # file name -> (path, height)
@@ -34,26 +35,10 @@ PAGES = {  # file name -> (path, height)
 }
 
 
-def setup(root: Path) -> None:
-    port = free_port()
-    redis = start_redis(port, root / "redis")
-    os.environ.update(
-        DATA_DIR=str(root / "data"),
-        REDIS_URL=f"redis://127.0.0.1:{port}/0",
-        ANIBRIDGE_ENV_FILE=str(root / "no.env"),
-        DJANGO_SETTINGS_MODULE="anibridge_site.settings",
-        TZ="Europe/Berlin",
-        LOG_LEVEL="WARNING",
-    )
-    import atexit
-
-    atexit.register(redis.terminate)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+def setup() -> None:
+    """A private DATA_DIR and Redis, migrated; times shown as a German user sees them."""
+    os.environ["TZ"] = "Europe/Berlin"
+    private_environment()
 
 
 def sample_data() -> dict[str, str]:
@@ -183,7 +168,7 @@ def main() -> int:
     if chromium is None:
         raise SystemExit("needs Chromium: apt-get install chromium")
     root = Path(tempfile.mkdtemp(prefix="anibridge-shots-"))
-    setup(root)
+    setup()
     ids = sample_data()
     port = free_port()
     server = subprocess.Popen(

@@ -7,7 +7,6 @@ import re
 import uuid
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django_celery_results.models import TaskResult
 
@@ -29,9 +28,8 @@ KAIJU = {
 
 
 @pytest.fixture
-def staff(client: Client) -> Client:
-    client.force_login(User.objects.create_superuser("op", "op@example.invalid", "pw-for-tests"))
-    return client
+def staff(admin_client: Client) -> Client:
+    return admin_client  # pytest-django's: logged in as a superuser
 
 
 def _job(episode: int, **fields: object) -> Job:

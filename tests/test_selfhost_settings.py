@@ -38,15 +38,19 @@ def test_a_bad_time_zone_is_one_line_naming_tz(tmp_path: Path, value: str) -> No
     )
 
 
-def _run(code: str, **env: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
         cwd=REPO,
         env=process_env(**env),
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def _run(code: str, **env: str) -> str:
+    result = _manage("shell", "-c", code, **env)
     assert result.returncode == 0, result.stderr
     return result.stdout + result.stderr
 
@@ -79,14 +83,7 @@ def test_without_migrate_on_startup_bootstrap_refuses_a_database_that_needs_migr
 ) -> None:
     fresh = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
     env = {"DATABASE_URL": fresh, "DB_MIGRATE_ON_STARTUP": "false"}
-    refused = subprocess.run(
-        [sys.executable, "manage.py", "bootstrap"],
-        cwd=REPO,
-        env=process_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    refused = _manage("bootstrap", **env)
     assert refused.returncode == 1
     assert re.search(
         r"the database needs \d+ migration\(s\) and DB_MIGRATE_ON_STARTUP=false: back it up, "
@@ -94,23 +91,9 @@ def test_without_migrate_on_startup_bootstrap_refuses_a_database_that_needs_migr
         refused.stderr,
     )
     assert not (tmp_path / "fresh.sqlite3").exists() or _tables(tmp_path) == []
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"],
-        cwd=REPO,
-        env=process_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    migrate = _manage("migrate", "-v0", **env)
     assert migrate.returncode == 0, migrate.stderr
-    started = subprocess.run(
-        [sys.executable, "manage.py", "bootstrap"],
-        cwd=REPO,
-        env=process_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    started = _manage("bootstrap", **env)
     assert started.returncode == 0, started.stderr
     assert "no migrations pending (DB_MIGRATE_ON_STARTUP=false)" in started.stdout
 
