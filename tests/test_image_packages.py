@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.left_out import LEFT_OUT
 from tests.netguard import netguard_env
 from tests.processes import REPO
-from tests.without_unused_packages import LEFT_OUT
 
 # The tests that import the `aniworld` package and use it against the fake sites:
 # title pages, seasons, every hoster's extractor, downloads with yt-dlp, a captcha.
