@@ -19,18 +19,19 @@ help:
 # The runtime and dev environments are stamps inside the venv: they are rebuilt when
 # the pinned requirement files change. URLLIB3_NO_OVERRIDE + --no-binary keeps the
 # real urllib3 for requests/our proxy; aniworld's niquests gets urllib3-future under
-# its own name (see README, "Dependencies").
+# its own name (see README, "Dependencies"). --no-deps: the files pin every package,
+# and leave out what a dependency declares but we never run (requirements/left-out.txt).
 $(VENV)/.base: requirements/base.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing runtime packages into $(VENV) ..."
-	@URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install -q --disable-pip-version-check \
+	@URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install -q --disable-pip-version-check --no-deps \
 		--no-binary urllib3-future -r requirements/base.txt 2>&1 | grep -v '^WARNING: Location' || true
 	@$(PY) -c "import django, celery, urllib3, sys; sys.exit(0 if urllib3.__version__.startswith('2.8') else 'urllib3 was replaced by urllib3-future; rm -rf .venv and retry')"
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.base requirements/dev.txt
 	@echo "installing test and lint packages into $(VENV) ..."
-	@URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install -q --disable-pip-version-check \
+	@URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install -q --disable-pip-version-check --no-deps \
 		--no-binary urllib3-future -r requirements/dev.txt 2>&1 | grep -v '^WARNING: Location' || true
 	@$(PY) -c "import pytest, pytest_django, ruff, mypy"
 	@touch $@

@@ -1,4 +1,2 @@
-# Load the Celery app whenever Django starts, so `@shared_task` binds to it.
-from anibridge_site.celery import app as celery_app
-
-__all__ = ("celery_app",)
+# The Celery app loads when Django starts (anibridge_site.apps), not on every import of
+# this package: the supervisor and gunicorn's master read only the configuration.

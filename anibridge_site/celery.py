@@ -17,3 +17,8 @@ app.autodiscover_tasks()
 from anibridge_site.workers import ResendUnsentJobs  # noqa: E402
 
 app.steps["consumer"].add(ResendUnsentJobs)
+
+# `celery worker --embed-beat`: the scheduler as a thread of the worker (make run, Docker).
+from anibridge_site import embedded_beat  # noqa: E402
+
+embedded_beat.install(app)

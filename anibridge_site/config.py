@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -156,6 +157,12 @@ class Config:
     public_ip_check_enabled: bool
     public_ip_check_interval_min: int
     public_ip_check_url: str
+    # Self-hosting (time zone of logs and admin, start-up, legacy site settings)
+    time_zone: str
+    db_migrate_on_startup: bool
+    aniworld_alphabet_html: str  # a saved copy of the alphabet page; "" = none
+    sto_alphabet_html: str
+    megakino_domain_check_interval_min: int  # 0 = never
     # Where each value came from is not needed at run time; keep the raw mapping
     # out of reprs so secrets never reach a log line.
     _raw: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -309,6 +316,18 @@ class _Reader:
             parse,
         )
 
+    def time_zone(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            # POSIX lets TZ name a zone file (":/usr/share/zoneinfo/Europe/Berlin").
+            zone = raw.removeprefix(":").removeprefix("/usr/share/zoneinfo/")
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(raw) from None
+            return zone
+
+        return self._parse(name, default, "a time zone name such as Europe/Berlin or UTC", parse)
+
     def database_url(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:
             engine = environ.Env.db_url_config(raw).get("ENGINE", "")
@@ -399,7 +418,7 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         qbit_public_save_path=r.text("QBIT_PUBLIC_SAVE_PATH"),
         host=r.text("ANIBRIDGE_HOST", "0.0.0.0"),  # noqa: S104 - a container service listens on all interfaces
         port=r.integer("ANIBRIDGE_PORT", 8000, minimum=1, maximum=65535),
-        web_concurrency=r.integer("WEB_CONCURRENCY", 2, minimum=1, maximum=64),
+        web_concurrency=r.integer("WEB_CONCURRENCY", 1, minimum=1, maximum=64),
         log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
         secret_key=_secret_key(data_dir, r.text("SECRET_KEY")),
         database_url=r.database_url("DATABASE_URL", f"sqlite:///{data_dir / 'anibridge.sqlite3'}"),
@@ -496,6 +515,11 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         public_ip_check_enabled=r.flag("PUBLIC_IP_CHECK_ENABLED", False),
         public_ip_check_interval_min=r.integer("PUBLIC_IP_CHECK_INTERVAL_MIN", 30, minimum=1),
         public_ip_check_url=r.url("PUBLIC_IP_CHECK_URL", "https://api.ipify.org"),
+        time_zone=r.time_zone("TZ", "UTC"),
+        db_migrate_on_startup=r.flag("DB_MIGRATE_ON_STARTUP", True),
+        aniworld_alphabet_html=r.text("ANIWORLD_ALPHABET_HTML"),
+        sto_alphabet_html=r.text("STO_ALPHABET_HTML"),
+        megakino_domain_check_interval_min=r.integer("MEGAKINO_DOMAIN_CHECK_INTERVAL_MIN", 100),
         _raw=values,
     )
     _check_combinations(cfg)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from anibridge_site import supervisor
 from anibridge_site.redis_client import get_redis
+from anibridge_site.version import VERSION
 from anibridge_site.workers import live_workers
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,17 @@ def _egress(database_ok: bool) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
+def _supervised() -> dict[str, Any] | None:
+    """Restarts per process when `make run`'s supervisor runs this host's stack."""
+    state = supervisor.read_state(settings.CONFIG.data_dir)
+    if state is None:
+        return None
+    return {
+        name: {key: info.get(key) for key in ("running", "restarts", "last_exit", "last_restart")}
+        for name, info in state.get("processes", {}).items()
+    }
+
+
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
     database = _database()
@@ -72,8 +86,11 @@ def health(request: HttpRequest) -> JsonResponse:
     workers = _workers(redis["ok"])
     parts = {"database": database, "redis": redis, "workers": workers}
     down = [name for name, part in parts.items() if not part["ok"]]
-    body = {"status": "ok" if not down else "down", "down": down, **parts}
+    body = {"status": "ok" if not down else "down", "down": down, "version": VERSION, **parts}
     body["egress"] = _egress(database["ok"])
+    processes = _supervised()
+    if processes is not None:
+        body["processes"] = processes
     if down:
         log.warning("health: %s down", ", ".join(down))
     return JsonResponse(body, status=200 if not down else 503)

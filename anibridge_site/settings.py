@@ -27,7 +27,7 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "anibridge_site.admin_site.AniBridgeAdminConfig",  # django.contrib.admin, our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -96,7 +96,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# TZ: Django shows admin times in it and sets it for the process, so logs use it too.
+TIME_ZONE = CONFIG.time_zone
 USE_I18N = True
 USE_TZ = True
 
@@ -182,6 +183,13 @@ if CONFIG.public_ip_check_enabled:
         "task": "catalog.tasks.check_public_ip",
         "schedule": CONFIG.public_ip_check_interval_min * 60.0,
         "options": {"queue": "default", "expires": CONFIG.public_ip_check_interval_min * 30.0},
+    }
+if CONFIG.megakino_domain_check_interval_min and "megakino" in CONFIG.catalog_sites:
+    # Megakino moves between domains; follow it (catalog.sites.megakino_domain).
+    CELERY_BEAT_SCHEDULE["check-megakino-domain"] = {
+        "task": "catalog.tasks.check_megakino_domain",
+        "schedule": CONFIG.megakino_domain_check_interval_min * 60.0,
+        "options": {"queue": "default", "expires": 5 * 60},
     }
 CELERY_BEAT_SCHEDULE_FILENAME = str(CONFIG.data_dir / "celerybeat-schedule")
 

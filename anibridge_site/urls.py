@@ -5,9 +5,6 @@ from anibridge_site import admin_login
 from anibridge_site.health import health
 from qbshim import legacy
 
-admin.site.site_header = "AniBridge"
-admin.site.site_title = "AniBridge admin"
-
 urlpatterns = [
     path("health", health, name="health"),
     path("admin/login/", admin_login.login),  # before admin/: banned addresses get a 403

@@ -59,6 +59,7 @@ from niquests.exceptions import ConnectionError as NiquestsConnectionError
 from niquests.models import PreparedRequest, Response
 from niquests.utils import create_resolver
 
+from catalog import browserless
 from catalog.egress import ssrf
 from catalog.egress.niquests_routes import SchemeAdapters
 
@@ -104,6 +105,7 @@ def prepare_environment(home: Path) -> None:
         tempdir_before = tempfile.tempdir
         # The package truncates `<tempdir>/aniworld.log` on import: give it its own.
         tempfile.tempdir = str(home / "tmp")
+        browserless.install()  # the image leaves out the browser driver the package imports
         try:
             importlib.import_module("aniworld")
         finally:

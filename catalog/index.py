@@ -29,7 +29,7 @@ from django.core.cache import cache
 from redis.exceptions import LockError, RedisError
 
 from anibridge_site.redis_client import get_redis
-from catalog.sites import get_site
+from catalog import snapshot
 from catalog.titles import TitleEntry, TitleIndex
 
 __all__ = [
@@ -157,7 +157,7 @@ def _fetch_rows(site: str) -> list[_Row]:
     started = time.monotonic()
     rows: list[_Row] = [
         (e.slug, e.title, tuple(e.alternatives), getattr(e, "year", None))
-        for e in get_site(site).title_entries()
+        for e in snapshot.title_entries(site)  # live, or ANIWORLD/STO_ALPHABET_HTML
     ]
     if not rows:
         # An empty alphabet page is a changed layout or a challenge page, not a site

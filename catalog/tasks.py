@@ -105,3 +105,11 @@ def check_public_ip() -> str:
         log.warning("%s", exc)
         return str(exc)
     return f"{status.address}{' (changed)' if status.changed else ''}"
+
+
+@shared_task(name="catalog.tasks.check_megakino_domain", ignore_result=True)
+def check_megakino_domain() -> str:
+    """Follow Megakino to its current domain (beat, MEGAKINO_DOMAIN_CHECK_INTERVAL_MIN)."""
+    from catalog.sites import megakino_domain
+
+    return megakino_domain.check()

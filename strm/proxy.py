@@ -83,6 +83,9 @@ class ClientRequest:
     sink: socket.socket | None = None
     # Where the client reached us, for playlist URIs (strm.public_url); None: configured.
     base_url: str | None = None
+    # Who asks (address, User-Agent): the admin's "Active streams" (strm.activity).
+    peer: str = ""
+    agent: str = ""
 
     @property
     def head(self) -> bool:

@@ -30,7 +30,7 @@ from django.http import (
 )
 
 from catalog.egress import splice
-from strm import cors, proxy, public_url, signing
+from strm import activity, cors, proxy, public_url, signing
 from strm.stream_urls import PROXY_PATH, STREAM_PATH, identity_from_query, loggable_path
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def entry_reply(query: Mapping[str, str], client: proxy.ClientRequest) -> proxy.
         return _plain(400, f"bad stream URL: {exc}")
     if not signing.entry_authorized(identity, query):
         return _plain(403, "stream URL signature or apikey does not match; rewrite the .strm file")
-    return proxy.serve_entry(identity, client)
+    return activity.seen(identity, client, proxy.serve_entry(identity, client))
 
 
 def token_reply(token: str, name: str, client: proxy.ClientRequest) -> proxy.Reply:
@@ -62,7 +62,7 @@ def token_reply(token: str, name: str, client: proxy.ClientRequest) -> proxy.Rep
     except signing.BadToken as exc:
         return _plain(403, str(exc))
     extension = posixpath.splitext(name)[1].lower()
-    return proxy.serve_token(target, client, extension)
+    return activity.seen(target.identity, client, proxy.serve_token(target, client, extension))
 
 
 def client_request(
@@ -72,6 +72,7 @@ def client_request(
     if_range: str | None,
     sink: socket.socket | None = None,
     base_url: str | None = None,
+    meta: Mapping[str, Any] | None = None,
 ) -> proxy.ClientRequest:
     return proxy.ClientRequest(
         method=method,
@@ -80,6 +81,8 @@ def client_request(
         hls_query=proxy.hls_query(query),
         sink=sink,
         base_url=base_url,
+        peer=(meta or {}).get("REMOTE_ADDR", ""),
+        agent=(meta or {}).get("HTTP_USER_AGENT", ""),
     )
 
 
@@ -139,6 +142,7 @@ def _client(request: HttpRequest, query: Mapping[str, str]) -> proxy.ClientReque
         request.headers.get("If-Range"),
         splice.client_socket(request.META),
         public_url.request_base(request.META),
+        request.META,
     )
 
 
@@ -177,6 +181,7 @@ def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
             environ.get("HTTP_IF_RANGE"),
             splice.client_socket(environ),
             public_url.request_base(environ),
+            environ,
         )
         reply = answer(None if path == STREAM_PATH else token, name, query, client, environ)
     except TooManyFieldsSent as exc:  # Django answers 400 to that too

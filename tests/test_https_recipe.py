@@ -1,5 +1,5 @@
 """The HTTPS recipe (docker/caddy, docker/compose.https.yaml) as files: Caddy reads it
-and proxies to the web container, and AniBridge trusts exactly Caddy's network.
+and proxies to the anibridge container, and AniBridge trusts exactly Caddy's network.
 tests/test_strm_browser.py plays a stream through the same site body."""
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ def test_caddy_reads_the_recipe_and_proxies_the_domain_to_web() -> None:
     (route,) = server["routes"]
     assert route["match"] == [{"host": ["anibridge.example.org"]}]
     text = json.dumps(route)
-    assert '"handler": "reverse_proxy"' in text and '"dial": "web:8000"' in text
+    assert '"handler": "reverse_proxy"' in text and '"dial": "anibridge:8000"' in text
     assert '"encode"' not in text  # media bytes pass unchanged (Range answers)
 
 
 def test_compose_puts_caddy_in_front_and_trusts_only_its_network() -> None:
     compose = yaml.safe_load((REPO / "docker" / "compose.https.yaml").read_text())
-    caddy, web = compose["services"]["caddy"], compose["services"]["web"]
+    caddy, web = compose["services"]["caddy"], compose["services"]["anibridge"]
     assert "./caddy:/etc/caddy:ro" in caddy["volumes"]
     assert {"80:80", "443:443"} <= set(caddy["ports"])
     assert caddy["networks"] == ["edge"] and "edge" in web["networks"]

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
+import threading
+import time
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -36,6 +39,9 @@ from tests.strm_refresh_helpers import (
 )
 
 pytestmark = pytest.mark.django_db
+# Refreshes run on pool threads with their own database connections: tests that run
+# them need the rows committed.
+threads_see_rows = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -89,7 +95,8 @@ def test_dry_run_lists_the_selection_and_changes_nothing(
     assert {key: strm_url(m) for key, m in library.items()} == before
 
 
-def test_refresh_shows_progress_on_stderr_and_ends_with_a_summary(
+@threads_see_rows
+def test_refresh_shows_progress_with_an_eta_on_stderr_and_ends_with_a_summary(
     library: dict[str, StrmUrlMapping], fake_sites: FakeWeb
 ) -> None:
     old = strm_url(library["kaiju-1"])
@@ -97,17 +104,55 @@ def test_refresh_shows_progress_on_stderr_and_ends_with_a_summary(
     out, err = refresh_strm("--slug", "kaiju-academy")
 
     assert out == "refreshed 2 of 2: 2 rewritten, 0 unchanged, 0 missing, 0 failed\n"
-    assert err.startswith("\rrefresh_strm 0/2 [------------------------]   0% ")
-    assert "\rrefresh_strm 1/2 [############------------]  50% " in err
-    assert "\rrefresh_strm 2/2 [########################] 100%" in err and err.endswith("\n")
+    draws = err.split("\r")
+    assert draws[1].startswith("refresh_strm:   0%|") and " 0/2 [00:00<?, ?episode/s]" in draws[1]
+    # elapsed<remaining (the ETA), the rate, and the item that finished last.
+    assert re.search(r"refresh_strm: 100%\|.*\| 2/2 \[\d\d:\d\d<\d\d:\d\d, ", draws[-1])
+    assert err.endswith("\n")
+    assert "aniworld.to/kaiju-academy S01E0" in draws[-1]  # the item that finished last
     assert resolves(fake_sites) == 2 and strm_url(library["kaiju-1"]) != old
 
 
+@threads_see_rows
+def test_episodes_are_refreshed_several_at_a_time_up_to_jobs(
+    library: dict[str, StrmUrlMapping], fake_sites: FakeWeb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strm.management.commands import refresh_strm as command
+
+    running, most = 0, 0
+    lock = threading.Lock()
+    real = command.refresh_mapping
+
+    def counted(mapping: StrmUrlMapping) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.3)  # long enough for the others to start
+            return real(mapping)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(command, "refresh_mapping", counted)
+    out, _ = refresh_strm("--all", "--no-progress-bar", "--jobs", "2")
+    assert out.startswith("refreshed 3 of 3")
+    assert most == 2
+    most = 0
+    refresh_strm("--all", "--no-progress-bar", "--jobs", "1")
+    assert most == 1
+    with pytest.raises(CommandError, match="--jobs: '0' is not a whole number from 1 to 16"):
+        refresh_strm("--all", "--jobs", "0")
+
+
+@threads_see_rows
 def test_no_progress_bar_keeps_stderr_quiet(library: dict[str, StrmUrlMapping]) -> None:
     out, err = refresh_strm("--site", "sto", "--no-progress-bar")
     assert (out, err) == ("refreshed 1 of 1: 1 rewritten, 0 unchanged, 0 missing, 0 failed\n", "")
 
 
+@threads_see_rows
 def test_a_failed_refresh_is_listed_and_ends_with_exit_code_1(
     library: dict[str, StrmUrlMapping],
 ) -> None:
@@ -141,6 +186,33 @@ def test_the_command_line_exits_1_when_an_episode_no_longer_resolves(
     assert done.returncode == 1, done.stderr
     assert done.stdout == "refreshed 0 of 1: 0 rewritten, 0 unchanged, 0 missing, 1 failed\n"
     assert done.stderr.splitlines()[-1] == "CommandError: 1 of 1 refresh(es) failed"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_log_lines_print_above_the_bar_instead_of_breaking_it(
+    fake_sites: FakeWeb, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    downloads = use_mode(monkeypatch, tmp_path, "direct")
+    for identity in (KAIJU_1, KAIJU_2, HARBOR_1):
+        with_strm_file(identity)
+    env = process_env(**fake_sites.app_env(), DOWNLOAD_DIR=str(downloads), LOG_LEVEL="INFO")
+    done = subprocess.run(
+        [sys.executable, "manage.py", "refresh_strm", "--all", "--jobs", "1"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    logged = [line for line in done.stderr.split("\n") if " INFO " in line]
+    assert len(logged) >= 3
+    # tqdm clears the bar ("\r" + blanks + "\r") before each log line: what shows on
+    # that terminal line is the log line alone, from its first character.
+    for line in logged:
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO ", line.split("\r")[-1]), line
+    assert "refresh_strm: 100%|" in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@ host names and looks things up on GitHub, so it cannot follow MEGAKINO_BASE_URL)
 
 Index: `/sitemap.xml` (a sitemap index) -> sitemaps -> `/films/<id>-<slug>.html` and
 `/serials/<id>-<slug>.html`; our slug is `<id>-<slug>`. Sitemaps may name another
-mirror domain: only their paths are used, always on MEGAKINO_BASE_URL.
+mirror domain: only their paths are used, always on the base in use (MEGAKINO_BASE_URL,
+or where catalog.sites.megakino_domain found the site after it moved).
 
 Identity: a film is season 0, episode 1; a serial page is season 1 with its episodes
 numbered as the site's episode select does. Everything on Megakino is German audio.
@@ -20,10 +21,8 @@ from html import unescape
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from django.conf import settings
-
-from catalog import package
 from catalog.identity import EpisodeIdentity
+from catalog.sites import megakino_domain
 from catalog.sites.base import HosterLinks, NotOnSite, SiteError, TitleEntry
 from catalog.sites.http import fetch_text
 from catalog.sites.packaged import episode_label
@@ -212,11 +211,15 @@ class MegakinoSite:
         if not exists:
             what = episode_label(self.name, identity.slug, identity.season, identity.episode)
             raise NotOnSite(f"{what} is not on Megakino (films are S00E01)")
+        from catalog import package  # the `aniworld` package loads on first use only
+
         base = _url("/")
         links = {package.canonical_provider(label): urljoin(base, url) for label, url in pairs}
         return {LANGUAGE: links} if links else {}
 
     def resolve_link(self, provider: str, link: str) -> ResolvedStream:
+        from catalog import package
+
         # Megakino links are the hoster embed URLs themselves: no site redirect.
         return package.extract_stream(provider, link, self.name)
 
@@ -259,7 +262,8 @@ def _parse(html: str) -> _EntryPage:
 
 
 def _url(path: str) -> str:
-    return settings.CONFIG.megakino_base_url + path
+    # Where Megakino is now: MEGAKINO_BASE_URL until the domain check moves it.
+    return megakino_domain.current_base() + path
 
 
 def _on_base(url: str) -> str:

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import OperationalError
 
 MIGRATE_LOCK_ID = 0x616E6962  # "anib": any constant shared by every process
@@ -49,10 +50,25 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._wait_for_database(options["wait"])
-        with migration_lock():
-            call_command("migrate", interactive=False, verbosity=0)
-        self.stdout.write("database ready: migrations applied")
+        if settings.CONFIG.db_migrate_on_startup:
+            with migration_lock():
+                call_command("migrate", interactive=False, verbosity=0)
+            self.stdout.write("database ready: migrations applied")
+        else:
+            self._check_migrated()
         self._ensure_admin()
+
+    def _check_migrated(self) -> None:
+        """DB_MIGRATE_ON_STARTUP=false: start only on a database someone migrated."""
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if pending:
+            raise CommandError(
+                f"the database needs {len(pending)} migration(s) and "
+                "DB_MIGRATE_ON_STARTUP=false: back it up, then run "
+                "'python manage.py migrate' (or set DB_MIGRATE_ON_STARTUP=true)"
+            )
+        self.stdout.write("database ready: no migrations pending (DB_MIGRATE_ON_STARTUP=false)")
 
     def _wait_for_database(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

@@ -1,13 +1,17 @@
-"""`make run`: Redis if needed, migrations, then every Procfile process under one
-supervisor (honcho). Ctrl-C stops them all."""
+"""`make run`: migrations, then every Procfile process (and Redis when it is local and
+not running) under anibridge_site/supervisor.py, which restarts a process that dies.
+
+This command replaces itself with the supervisor (exec), so the Django it loaded for
+the migrations does not stay in memory for the life of the stack. Ctrl-C stops all.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,11 +20,14 @@ import redis
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from honcho.environ import parse_procfile
-from honcho.manager import Manager
-from honcho.printer import Printer
+
+from anibridge_site import supervisor
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Threads of the one worker for quick work (.strm jobs, probes, refreshes); downloads
+# get MAX_CONCURRENCY more, so they never take the quick work's threads.
+QUICK_WORK_THREADS = 8
+_PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
 
 
 def redis_answers(url: str) -> bool:
@@ -30,9 +37,23 @@ def redis_answers(url: str) -> bool:
         return False
 
 
+def parse_procfile(text: str) -> list[tuple[str, str]]:
+    """(name, command) of each `name: command` line; comments and blank lines skipped."""
+    processes = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _PROCFILE_LINE.match(line.strip())
+        if match is None:
+            raise CommandError(f"Procfile line {number} is not 'name: command': {line!r}")
+        processes.append((match[1], match[2]))
+    return processes
+
+
 class Command(BaseCommand):
     help = (
-        "Start web (gunicorn+gevent), Celery workers and beat from the Procfile; Redis if needed."
+        "Migrate, then run web (gunicorn+gevent) and the Celery worker with its scheduler "
+        "from the Procfile, and Redis if needed, restarting any that dies."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -40,26 +61,28 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         cfg = settings.CONFIG
-        redis_proc = (
-            None if redis_answers(cfg.redis_url) else self._start_local_redis(cfg.redis_url)
+        processes = parse_procfile(Path(options["procfile"]).read_text())
+        if not redis_answers(cfg.redis_url):
+            processes.insert(0, ("redis", self._local_redis_command(cfg.redis_url)))
+        call_command("bootstrap")
+        self.stdout.write(
+            f"AniBridge on http://{cfg.host}:{cfg.port} "
+            "(health: /health, admin: /admin/); Ctrl-C stops"
         )
-        try:
-            call_command("bootstrap")
-            procfile = parse_procfile(Path(options["procfile"]).read_text())
-            env = self._process_env()
-            manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
-            for name, cmd in procfile.processes.items():
-                manager.add_process(name, cmd, env=env, cwd=str(settings.BASE_DIR))
-            self.stdout.write(
-                f"AniBridge on http://{cfg.host}:{cfg.port} "
-                "(health: /health, admin: /admin/); Ctrl-C stops"
-            )
-            manager.loop()
-        finally:
-            if redis_proc is not None:
-                redis_proc.terminate()
-                redis_proc.wait(timeout=10)
-        sys.exit(manager.returncode or 0)
+        self.stdout.flush()
+        sys.stderr.flush()
+        script = Path(supervisor.__file__)
+        argv = [
+            sys.executable,
+            "-P",  # not the script's folder on sys.path: it holds a `celery.py`
+            str(script),
+            "--state",
+            str(supervisor.state_path(cfg.data_dir)),
+            "--cwd",
+            str(settings.BASE_DIR),
+            *(f"{name}={command}" for name, command in processes),
+        ]
+        os.execve(sys.executable, argv, self._process_env())  # noqa: S606 - argv is ours
 
     def _process_env(self) -> dict[str, str]:
         cfg = settings.CONFIG
@@ -68,13 +91,17 @@ class Command(BaseCommand):
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env.update(
             MAX_CONCURRENCY=str(cfg.max_concurrency),
+            WORKER_CONCURRENCY=str(QUICK_WORK_THREADS + cfg.max_concurrency),
             LOG_LEVEL=cfg.log_level,
             DATA_DIR=str(cfg.data_dir),
             PYTHONUNBUFFERED="1",
+            # bootstrap ran Django's system checks; in the worker they would import
+            # every view for the URL check (~30 MiB it never uses).
+            CELERY_SKIP_CHECKS="1",
         )
         return env
 
-    def _start_local_redis(self, url: str) -> subprocess.Popen[bytes]:
+    def _local_redis_command(self, url: str) -> str:
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 6379
         server = shutil.which("redis-server")
@@ -92,28 +119,6 @@ class Command(BaseCommand):
             f"Redis not reachable at {url}: starting redis-server on {host}:{port} ({data})"
         )
         # Append-only file under DATA_DIR: queued jobs survive a restart of the stack.
-        proc = subprocess.Popen(
-            [
-                server,
-                "--bind",
-                host,
-                "--port",
-                str(port),
-                "--dir",
-                str(data),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--protected-mode",
-                "yes",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 15
-        while not redis_answers(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise CommandError(f"redis-server did not come up on {host}:{port}")
-            time.sleep(0.2)
-        return proc
+        listen = ["--bind", host, "--port", str(port), "--protected-mode", "yes"]
+        persist = ["--dir", str(data), "--appendonly", "yes", "--save", ""]
+        return shlex.join([server, *listen, *persist, "--loglevel", "warning"])

@@ -1,19 +1,34 @@
-"""`manage.py refresh_strm`: re-resolve STRM mappings and rewrite their .strm files."""
+"""`manage.py refresh_strm`: re-resolve STRM mappings and rewrite their .strm files,
+several at a time (--jobs), with a tqdm progress bar and ETA on stderr. Log lines go
+through tqdm while the bar is shown, so they print above it instead of breaking it."""
 
 from __future__ import annotations
 
+import argparse
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
-from strm.management.progress import ProgressBar
 from strm.models import StrmUrlMapping
 from strm.operations import FileState, RefreshOutcome, refresh_mapping
 from strm.selection import FILTERS, SelectionError, parse_selection
 
 USAGE_ERROR = 2
+DEFAULT_JOBS = 4
+MAX_JOBS = 16
+ITEM_WIDTH = 48
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_JOBS}")
+    return int(text)
 
 
 class Command(BaseCommand):
@@ -39,6 +54,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-progress-bar", action="store_true", help="no progress bar on stderr"
         )
+        parser.add_argument(
+            "--jobs",
+            type=_jobs,
+            default=DEFAULT_JOBS,
+            help=f"episodes refreshed at the same time (1-{MAX_JOBS}, default {DEFAULT_JOBS})",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         mappings = self._selected(options)
@@ -48,7 +69,9 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self._list_planned(mappings)
             return
-        outcomes = self._refresh(mappings, options["verbosity"], options["no_progress_bar"])
+        outcomes = self._refresh(
+            mappings, options["verbosity"], options["no_progress_bar"], options["jobs"]
+        )
         self.stdout.write(summary(outcomes))
         failed = sum(o.failed for o in outcomes)
         if failed:
@@ -70,27 +93,40 @@ class Command(BaseCommand):
         )
 
     def _refresh(
-        self, mappings: Sequence[StrmUrlMapping], verbosity: int, no_bar: bool
+        self, mappings: Sequence[StrmUrlMapping], verbosity: int, no_bar: bool, jobs: int
     ) -> list[RefreshOutcome]:
-        bar = ProgressBar(self._to_stderr, len(mappings), "refresh_strm", enabled=not no_bar)
+        # tqdm draws on the stream under Django's wrapper: the wrapper would end every
+        # redraw with a newline (and paint it red on a terminal).
+        stream = cast(TextIO, self.stderr._out)
         outcomes: list[RefreshOutcome] = []
-        try:
-            bar.start(mappings[0].episode_label)
-            for index, mapping in enumerate(mappings):
-                outcome = refresh_mapping(mapping)
+        with (
+            tqdm(
+                total=len(mappings),
+                desc="refresh_strm",
+                unit="episode",
+                file=stream,
+                disable=no_bar,
+                dynamic_ncols=True,
+            ) as bar,
+            logging_redirect_tqdm(),
+            ThreadPoolExecutor(max_workers=min(jobs, len(mappings))) as pool,
+        ):
+            running = [pool.submit(_refresh_one, mapping) for mapping in mappings]
+            for future in as_completed(running):
+                outcome = future.result()
                 outcomes.append(outcome)
                 if outcome.failed or outcome.file is FileState.MISSING or verbosity >= 2:
-                    bar.note(str(outcome))
-                following = mappings[index + 1].episode_label if index + 1 < len(mappings) else ""
-                bar.advance(following)
-        finally:
-            bar.close()
+                    tqdm.write(str(outcome), file=stream)
+                bar.set_postfix_str(outcome.label[:ITEM_WIDTH], refresh=False)
+                bar.update(1)
         return outcomes
 
-    def _to_stderr(self, text: str) -> None:
-        # Unstyled: Django would paint all of stderr red on a terminal.
-        self.stderr.write(text, style_func=lambda s: s, ending="")
-        self.stderr.flush()
+
+def _refresh_one(mapping: StrmUrlMapping) -> RefreshOutcome:
+    try:
+        return refresh_mapping(mapping)
+    finally:
+        connections.close_all()  # this pool thread's own connections
 
 
 def summary(outcomes: Sequence[RefreshOutcome]) -> str:
