@@ -1,0 +1,93 @@
+"""Shared by the download tests: grab an episode through the qB API as Sonarr does, wait
+for its job, search Torznab as Sonarr does, and compare media by decoded frames."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from django.test import Client
+
+from catalog.identity import EpisodeIdentity
+from catalog.magnet import build_magnet, info_hash, parse_magnet
+from downloads.models import Job
+from qbshim.models import ClientTask
+from tests.processes import wait_until
+
+FFMPEG_TIMEOUT = 60
+
+
+def kaiju(provider: str | None = None, episode: int = 1) -> EpisodeIdentity:
+    return EpisodeIdentity("aniworld.to", "kaiju-academy", 1, episode, "German Dub", provider)
+
+
+MOONLIT = EpisodeIdentity("aniworld.to", "moonlit-blade", 1, 1, "German Dub", "VOE")
+
+
+def release_name(identity: EpisodeIdentity) -> str:
+    title = identity.slug.replace("-", ".").title()
+    return f"{title}.S{identity.season:02d}E{identity.episode:02d}.WEB.H264.GERMAN-aniworld"
+
+
+def grab(client: Client, identity: EpisodeIdentity) -> Job:
+    """torrents/add with the episode's magnet; the job it made."""
+    magnet = build_magnet(identity, release_name(identity))
+    response = client.post("/api/v2/torrents/add", {"urls": magnet})
+    assert response.content == b"Ok.", response.content
+    task = ClientTask.objects.get(hash=info_hash(identity))
+    return Job.objects.get(pk=task.job_id)
+
+
+def finished(job: Job, timeout: float = 90) -> Job:
+    return wait_until(
+        lambda: (j := Job.objects.get(pk=job.pk)).status in Job.FINISHED and j,
+        timeout,
+        "the job to end",
+    )
+
+
+def torznab_identities(client: Client, query: str, season: int, episode: int) -> list[str]:
+    """The languages Torznab offers for an episode (one Sonarr search)."""
+    params = {"t": "tvsearch", "q": query, "season": str(season), "ep": str(episode)}
+    response = client.get("/torznab/api", params)
+    assert response.status_code == 200, response.content
+    languages = []
+    for item in ET.fromstring(response.content).iter("item"):
+        enclosure = item.find("enclosure")
+        assert enclosure is not None
+        languages.append(parse_magnet(enclosure.attrib["url"]).identity.language)
+    return languages
+
+
+def framemd5(source: str | Path, *options: str) -> list[list[str]]:
+    """ffmpeg's per-frame hashes: [stream, dts, pts, duration, size, md5] per frame."""
+    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
+    command += ["-allowed_extensions", "ALL"] if str(source).endswith(".m3u8") else []
+    command += ["-i", str(source), *options, "-f", "framemd5", "-"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr.strip() == "", result.stderr[-2000:]
+    frames = [
+        [field.strip() for field in line.split(",")]
+        for line in result.stdout.splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert frames
+    return frames
+
+
+def decoded(source: str | Path, stream: str) -> list[str]:
+    """The md5 of every decoded frame of one stream ("v" or "a"): timestamps left out,
+    as a remuxed file may start its clock elsewhere."""
+    return [frame[5] for frame in framemd5(source, "-map", f"0:{stream}")]
+
+
+def sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    return {"status": job.status, "message": job.message, "provider": job.provider_used}
