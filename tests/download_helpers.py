@@ -15,6 +15,7 @@ from catalog.identity import EpisodeIdentity
 from catalog.magnet import build_magnet, info_hash, parse_magnet
 from downloads.models import Job
 from qbshim.models import ClientTask
+from tests.fakeweb import FakeWeb
 from tests.processes import wait_until
 
 FFMPEG_TIMEOUT = 60
@@ -25,6 +26,14 @@ def kaiju(provider: str | None = None, episode: int = 1) -> EpisodeIdentity:
 
 
 MOONLIT = EpisodeIdentity("aniworld.to", "moonlit-blade", 1, 1, "German Dub", "VOE")
+# HLS kind -> (identity, the CDN's media playlist of its best rendition, read locally
+# for reference)
+KINDS = {
+    "ts": (kaiju("VOE"), "hls/ts/360p/index.m3u8"),
+    "aes-128": (kaiju("Vidmoly"), "hls/aes/360p/index.m3u8"),
+    "fmp4": (kaiju("Filemoon"), "hls/fmp4/360p/index.m3u8"),
+    "byterange": (MOONLIT, "hls/byterange/360p/index.m3u8"),
+}
 
 
 def release_name(identity: EpisodeIdentity) -> str:
@@ -83,6 +92,14 @@ def decoded(source: str | Path, stream: str) -> list[str]:
     """The md5 of every decoded frame of one stream ("v" or "a"): timestamps left out,
     as a remuxed file may start its clock elsewhere."""
     return [frame[5] for frame in framemd5(source, "-map", f"0:{stream}")]
+
+
+def assert_same_media(result: str | Path, web: FakeWeb, media_playlist: str) -> None:
+    """Every decoded video and audio frame equals the source's."""
+    local = web.media.root / media_playlist
+    rendition = media_playlist.split("/")[2]
+    assert decoded(result, "v") == decoded(web.media.source(rendition), "v")
+    assert decoded(result, "a") == decoded(local, "a")
 
 
 def sha256(path: str | Path) -> str:
