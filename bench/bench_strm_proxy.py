@@ -328,7 +328,7 @@ def answers_http(port: int) -> bool:
     return False
 
 
-def anibridge_paths(origin: int) -> tuple[str, str]:
+def anibridge_paths(origin: int, scheme: str = "http") -> tuple[str, str]:
     """The entry path for the big file and a proxy-token path for the segment file."""
     from catalog.identity import EpisodeIdentity
     from strm.signing import ProxyToken, encode_token, generation_of
@@ -336,13 +336,13 @@ def anibridge_paths(origin: int) -> tuple[str, str]:
     from tests.strm_helpers import store_resolution
 
     identity = EpisodeIdentity("aniworld.to", "bench-stream", 1, 1, "German Dub")
-    big_url = f"http://127.0.0.1:{origin}/big.bin"
+    big_url = f"{scheme}://127.0.0.1:{origin}/big.bin"
     store_resolution(identity, big_url)
     entry = urlsplit(stream_url(identity))
     token = ProxyToken(
         identity,
         (),
-        f"http://127.0.0.1:{origin}/segment.bin",
+        f"{scheme}://127.0.0.1:{origin}/segment.bin",
         generation_of(big_url),
         playlist=False,
     )
