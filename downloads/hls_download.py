@@ -1,7 +1,8 @@
 """Download an HLS stream the way the STRM proxy plays it, then remux it into one file.
 
 The playlists are read through catalog.egress (address check per hop, the resolver's
-headers, tolerant parsing); the best variant's segments, keys and init sections go
+headers, tolerant parsing); the best variant (and its audio rendition, when the audio
+comes separately: downloads.hls_tree) has its segments, keys and init sections fetched
 into the job's directory under names fixed by sequence number (catalog.local_hls), next
 to a local playlist; `ffmpeg -c copy` makes the file from them, so the frames are the
 CDN's own and ffmpeg decrypts AES-128 with the local key.
@@ -15,7 +16,6 @@ stopped and started) finds its finished pieces on disk and fetches only the rest
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import threading
@@ -27,8 +27,9 @@ from pathlib import Path
 from catalog import local_hls, media_info
 from catalog.egress import fetch, hls
 from catalog.egress.fetch import FetchFailed, Playlist
-from catalog.egress.hls import Locator, UriRef
-from downloads import storage
+from catalog.egress.hls import UriRef
+from downloads import hls_tree, storage
+from downloads.hls_tree import Track
 from downloads.pieces import copy_body, run_pieces
 from downloads.progress import Progress
 from downloads.source import DownloadFailed, Source
@@ -39,24 +40,16 @@ log = logging.getLogger(__name__)
 # Pieces fetched at once when no rate limit applies (yt-dlp's old setting). Throttled,
 # one at a time: parallel requests would only share the same bytes per second.
 PARALLEL_PIECES = 4
-PLAN = "plan.json"
 LOCAL_PLAYLIST = "local.m3u8"
 REMUX_TIMEOUT_SECONDS = 3600
 
 
-@dataclass(frozen=True)
-class Tree:
-    """One resolution's playlists: the variant chosen in the master (None without one)
-    and its media playlist."""
-
-    variant: UriRef | None
-    media: Playlist
-
-
 @dataclass
 class Piece:
-    """A resource to fetch: `ref` names its file; `current` is where it is now."""
+    """A resource to fetch: `ref` names its file in `track`'s directory; `current` is
+    where it is now (after a re-resolve, in the fresh playlist)."""
 
+    track: str
     ref: UriRef
     current: UriRef
 
@@ -69,36 +62,35 @@ class HlsDownload:
         self.workdir = workdir
         self.progress = progress
         self.throttle = throttle
-        self._sizes: list[int] = []  # of segments fetched in this run, for the estimate
-        self._segments = 0
-        self._exact_total: int | None = None
+        self._sizes: dict[str, list[int]] = {}  # segments fetched in this run, per track
+        self._counts: dict[str, int] = {}  # segments per track
+        self._exact = False  # every segment has a byte range: the total is known
 
     def started(self) -> bool:
         """Whether an earlier run of the job chose its playlists (and may have pieces)."""
-        return (self.workdir / PLAN).exists()
+        return (self.workdir / hls_tree.PLAN).exists()
 
     def run(self, output: Path) -> Path:
-        saved = _saved_variant(self.workdir, self.source.provider)
-        tree = self._retrying(lambda: self._tree(self._playlist(self.source.url), saved))
-        self._save_plan(tree)
-        refs = _parse(tree.media)
-        try:
-            wanted = local_hls.resources(refs)
-            local = local_hls.local_playlist(tree.media.text, tree.media.url)
-        except (local_hls.UnsupportedStream, hls.PlaylistError) as exc:
-            raise DownloadFailed(f"cannot download this stream: {exc}") from exc
-        with storage.writing():
-            (self.workdir / LOCAL_PLAYLIST).write_text(local)
-        self._segments = sum(1 for ref in wanted if ref.kind == "segment")
-        pieces = [Piece(ref, ref) for ref in wanted if not self._path(ref).exists()]
-        self.progress.set_done(sum(_size(self._path(ref)) for ref in wanted))
-        self._estimate(tree, wanted)
+        earlier = hls_tree.saved(self.workdir, self.source.provider)
+        tracks = self._retrying(partial(self._tracks, earlier))
+        hls_tree.save(self.workdir, self.source.provider, tracks)
+        wanted = {track.name: self._prepare(track) for track in tracks}
+        pieces = [
+            Piece(name, ref, ref)
+            for name, refs in wanted.items()
+            for ref in refs
+            if not self._path(name, ref).exists()
+        ]
+        self.progress.set_done(
+            sum(_size(self._path(name, ref)) for name, refs in wanted.items() for ref in refs)
+        )
+        self._estimate(tracks, wanted)
         log.info(
-            "%s: %d of %d pieces to fetch from %s",
+            "%s: %d of %d pieces to fetch (%s)",
             self.source.identity,
             len(pieces),
-            len(wanted),
-            fetch.host(tree.media.url),
+            sum(map(len, wanted.values())),
+            ", ".join(f"{t.name} from {fetch.host(t.media.url)}" for t in tracks),
         )
         while pieces:
             failure = run_pieces(
@@ -110,13 +102,15 @@ class HlsDownload:
             )
             if failure is None:
                 break
-            tree = self._retrying(partial(self._refind, tree, pieces, wanted), failure)
+            tracks = self._retrying(partial(self._refind, tracks, pieces, wanted), failure)
         self.progress.report(force=True, message="remuxing")
-        return remux(self.workdir / LOCAL_PLAYLIST, output)
+        return remux([self.workdir / t.name / LOCAL_PLAYLIST for t in tracks], output)
 
     # --- the playlist tree -------------------------------------------------------------
 
-    def _retrying(self, build: Callable[[], Tree], failure: FetchFailed | None = None) -> Tree:
+    def _retrying(
+        self, build: Callable[[], list[Track]], failure: FetchFailed | None = None
+    ) -> list[Track]:
         """build(); re-resolving first when `failure` is given, and again whenever build()
         meets a URL the CDN no longer takes (Source bounds how often)."""
         while True:
@@ -129,39 +123,39 @@ class HlsDownload:
                     raise DownloadFailed(str(exc)) from exc
                 failure = exc
 
-    def _tree(self, entry: Playlist, saved: Locator | None) -> Tree:
-        if not hls.is_master(entry.text):
-            return Tree(None, entry)
-        refs = _parse(entry)
-        if saved is not None:
-            variant = hls.find_equivalent(saved, entry.text, entry.url)
-            if variant is None:
-                raise DownloadFailed("the variant this download started with is gone")
-        else:
-            variant = media_info.best_variant(refs)
-        if variant is None:
-            raise DownloadFailed(
-                f"the master playlist from {fetch.host(entry.url)} lists no variant"
-            )
-        media = self._playlist(variant.url)
-        if hls.is_master(media.text):
-            raise DownloadFailed(f"{fetch.host(media.url)}: a master playlist inside a master")
-        return Tree(variant, media)
+    def _tracks(self, earlier: hls_tree.Chosen | None) -> list[Track]:
+        return hls_tree.choose(self._playlist(self.source.url), self._playlist, earlier)
 
-    def _refind(self, old: Tree, pieces: list[Piece], wanted: list[UriRef]) -> Tree:
-        """The tree of the fresh resolution, every missing piece pointed at its new URL."""
-        saved = old.variant.locator if old.variant is not None else None
-        tree = self._tree(self._playlist(self.source.url), saved)
+    def _prepare(self, track: Track) -> list[UriRef]:
+        """What the track needs fetched; its local playlist written."""
+        try:
+            wanted = local_hls.resources(hls_tree.parse(track.media))
+            local = local_hls.local_playlist(track.media.text, track.media.url)
+        except (local_hls.UnsupportedStream, hls.PlaylistError) as exc:
+            raise DownloadFailed(f"cannot download this stream: {exc}") from exc
+        with storage.writing():
+            (self.workdir / track.name).mkdir(exist_ok=True)
+            (self.workdir / track.name / LOCAL_PLAYLIST).write_text(local)
+        return wanted
+
+    def _refind(
+        self, old: list[Track], pieces: list[Piece], wanted: dict[str, list[UriRef]]
+    ) -> list[Track]:
+        """The tracks of the fresh resolution, every missing piece pointed at its new URL."""
+        tracks = self._tracks(hls_tree.chosen(old))
+        media = {track.name: track.media for track in tracks}
         for piece in pieces:
-            piece.current = self._equivalent(piece.ref, tree.media)
-        for ref in wanted:  # a key already fetched must still be the key
-            if ref.kind == "key" and self._path(ref).exists():
-                fresh = fetch.fetch_small(
-                    self._equivalent(ref, tree.media).url, self.source.headers
-                )
-                if fresh != self._path(ref).read_bytes():
-                    raise DownloadFailed("the stream's key changed when it was re-resolved")
-        return tree
+            piece.current = self._equivalent(piece.ref, media[piece.track])
+        for name, refs in wanted.items():  # a key already fetched must still be the key
+            for ref in refs:
+                if ref.kind == "key" and self._path(name, ref).exists():
+                    url = self._equivalent(ref, media[name]).url
+                    if (
+                        fetch.fetch_small(url, self.source.headers)
+                        != self._path(name, ref).read_bytes()
+                    ):
+                        raise DownloadFailed("the stream's key changed when it was re-resolved")
+        return tracks
 
     def _equivalent(self, ref: UriRef, media: Playlist) -> UriRef:
         try:
@@ -181,7 +175,7 @@ class HlsDownload:
     # --- pieces ------------------------------------------------------------------------
 
     def _fetch(self, piece: Piece, stop: threading.Event) -> None:
-        path = self._path(piece.ref)
+        path = self._path(piece.track, piece.ref)
         part = path.with_name(path.name + ".part")
         current = piece.current
         if current.kind != "segment":
@@ -227,48 +221,58 @@ class HlsDownload:
     def _finished(self, piece: Piece, pieces: list[Piece]) -> None:
         pieces.remove(piece)
         self.source.progressed()
-        if piece.ref.kind == "segment":
-            self._sizes.append(_size(self._path(piece.ref)))
-            if self._exact_total is None and self._segments:
-                average = sum(self._sizes) / len(self._sizes)
-                self.progress.estimate(round(average * self._segments))
+        if piece.ref.kind == "segment" and not self._exact:
+            sizes = self._sizes.setdefault(piece.track, [])
+            sizes.append(_size(self._path(piece.track, piece.ref)))
+            if set(self._sizes) == set(self._counts):  # every track has an average
+                self.progress.estimate(
+                    round(
+                        sum(
+                            sum(sizes) / len(sizes) * self._counts[name]
+                            for name, sizes in self._sizes.items()
+                        )
+                    )
+                )
 
-    def _estimate(self, tree: Tree, wanted: list[UriRef]) -> None:
+    def _estimate(self, tracks: list[Track], wanted: dict[str, list[UriRef]]) -> None:
         """The total from the byte ranges when every segment has one, else from the
         variant's bit rate and the duration (refined from real sizes as they come)."""
-        segments = [ref for ref in wanted if ref.kind == "segment"]
-        lengths = [ref.byterange.length for ref in segments if ref.byterange is not None]
-        if segments and len(lengths) == len(segments) and all(lengths):
-            self._exact_total = sum(length or 0 for length in lengths)
-            self.progress.estimate(self._exact_total)
-            return
-        if tree.variant is None:
-            return
-        rate = media_info.variant_info(tree.variant.attributes).bandwidth
-        seconds = sum(ref.duration or 0 for ref in segments)
-        average = _positive_int(tree.variant.attributes.get("AVERAGE-BANDWIDTH"))
-        if (average or rate) and seconds:
-            self.progress.estimate(round((average or rate or 0) * seconds / 8))
-
-    def _path(self, ref: UriRef) -> Path:
-        return self.workdir / local_hls.local_name(ref)
-
-    def _save_plan(self, tree: Tree) -> None:
-        plan = {
-            "provider": self.source.provider,
-            "variant": tree.variant.locator.to_dict() if tree.variant is not None else None,
+        segments = {
+            name: [ref for ref in refs if ref.kind == "segment"] for name, refs in wanted.items()
         }
-        with storage.writing():
-            (self.workdir / PLAN).write_text(json.dumps(plan))
+        self._counts = {name: len(refs) for name, refs in segments.items() if refs}
+        lengths = [
+            ref.byterange.length if ref.byterange is not None else None
+            for refs in segments.values()
+            for ref in refs
+        ]
+        if lengths and all(lengths):
+            self._exact = True
+            self.progress.estimate(sum(length or 0 for length in lengths))
+            return
+        video = next((t for t in tracks if t.name == hls_tree.VIDEO), None)
+        if video is None or not video.attributes:
+            return
+        said = media_info.variant_info(video.attributes)
+        average = _positive_int(video.attributes.get("AVERAGE-BANDWIDTH")) or said.bandwidth
+        seconds = sum(ref.duration or 0 for ref in segments.get(hls_tree.VIDEO, []))
+        if average and seconds:
+            self.progress.estimate(round(average * seconds / 8))
+
+    def _path(self, track: str, ref: UriRef) -> Path:
+        return self.workdir / track / local_hls.local_name(ref)
 
 
-def remux(playlist: Path, output: Path) -> Path:
-    """One MP4 from a local playlist, the streams copied as they are."""
-    partial = output.with_name(output.name + ".part")
+def remux(playlists: list[Path], output: Path) -> Path:
+    """One MP4 from local playlists (video first, then a separate audio track if any), the
+    streams copied as they are."""
+    partial_output = output.with_name(output.name + ".part")
     command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-    command += [*local_hls.FFMPEG_INPUT_OPTIONS, "-i", str(playlist)]
-    command += ["-map", "0:v?", "-map", "0:a?", "-c", "copy", "-movflags", "+faststart"]
-    command += ["-f", "mp4", str(partial)]
+    for playlist in playlists:
+        command += [*local_hls.FFMPEG_INPUT_OPTIONS, "-i", str(playlist)]
+    audio_from = len(playlists) - 1  # a separate audio track replaces any in the video's
+    command += ["-map", "0:v?", "-map", f"{audio_from}:a?", "-c", "copy"]
+    command += ["-movflags", "+faststart", "-f", "mp4", str(partial_output)]
     try:
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=REMUX_TIMEOUT_SECONDS, check=False
@@ -276,33 +280,15 @@ def remux(playlist: Path, output: Path) -> Path:
     except subprocess.TimeoutExpired as exc:
         raise DownloadFailed(f"ffmpeg took longer than {REMUX_TIMEOUT_SECONDS} s") from exc
     if result.returncode != 0:
-        partial.unlink(missing_ok=True)
+        partial_output.unlink(missing_ok=True)
         error = storage.ffmpeg_storage_error(result.stderr)
         if error is not None:
             raise error
         lines = result.stderr.strip().splitlines()
         raise DownloadFailed(f"ffmpeg could not join the segments: {lines[-1] if lines else '?'}")
     with storage.writing():
-        partial.replace(output)
+        partial_output.replace(output)
     return output
-
-
-def _saved_variant(workdir: Path, provider: str) -> Locator | None:
-    """The variant an earlier run of the job chose, if it fetched from the same hoster."""
-    try:
-        plan = json.loads((workdir / PLAN).read_text())
-        if plan.get("provider") == provider and plan.get("variant"):
-            return Locator.from_dict(plan["variant"])
-    except (OSError, ValueError, AttributeError):
-        pass
-    return None
-
-
-def _parse(playlist: Playlist) -> list[UriRef]:
-    try:
-        return hls.parse_uris(playlist.text, playlist.url)
-    except hls.PlaylistError as exc:
-        raise DownloadFailed(f"unusable playlist from {fetch.host(playlist.url)}: {exc}") from exc
 
 
 def _size(path: Path) -> int:

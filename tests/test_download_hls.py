@@ -5,6 +5,7 @@ worker against the fake web; token expiry and the rate limit: test_download_expi
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tests.download_helpers import (
     KINDS,
     MOONLIT,
     assert_same_media,
+    decoded,
     finished,
     grab,
     kaiju,
@@ -28,7 +30,9 @@ from tests.download_helpers import (
 )
 from tests.fakeweb import FakeWeb
 from tests.fakeweb.quirks import QUIRKS
+from tests.fakeweb.server import file_response
 from tests.processes import celery_worker
+from tests.strm_helpers import Origin
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -99,3 +103,51 @@ def test_quirky_hls_is_probed_and_offered_in_torznab(
     assert row.available and row.provider == "VOE", row.error
     assert (row.width, row.height) == (640, 360)
     assert row.bandwidth is not None and row.bandwidth > 0
+
+
+# --- audio in a rendition of its own ---------------------------------------------------------
+
+MASTER_WITH_AUDIO_RENDITIONS = """#EXTM3U
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="English",LANGUAGE="en",URI="audio-en/index.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Deutsch",LANGUAGE="de",DEFAULT=YES,URI="audio/index.m3u8"
+#EXT-X-STREAM-INF:BANDWIDTH=310000,RESOLUTION=640x360,AUDIO="aud"
+video/index.m3u8
+"""
+
+
+@pytest.fixture(scope="module")
+def demuxed(tmp_path_factory: pytest.TempPathFactory, fakeweb_session: FakeWeb) -> Path:
+    """The 360p source cut into a video-only and an audio-only HLS stream."""
+    root = tmp_path_factory.mktemp("demuxed")
+    source = fakeweb_session.media.progressive
+    for name, stream in (("video", "0:v"), ("audio", "0:a")):
+        (root / name).mkdir()
+        command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(source), "-map", stream]
+        command += ["-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod"]
+        command += ["-hls_segment_filename", str(root / name / "seg%d.ts")]
+        subprocess.run([*command, str(root / name / "index.m3u8")], check=True, timeout=60)
+    (root / "master.m3u8").write_text(MASTER_WITH_AUDIO_RENDITIONS)
+    return root
+
+
+def test_audio_in_a_rendition_of_its_own_is_downloaded_with_the_video(
+    worker: None, web: FakeWeb, client: Client, demuxed: Path
+) -> None:
+    origin = Origin(web.counts)
+    for path in demuxed.rglob("*"):
+        if path.is_file():
+            origin.route(
+                "/" + path.relative_to(demuxed).as_posix(),
+                lambda request, path=path: file_response(request, path, "application/octet-stream"),
+            )
+    origin.start()
+    try:
+        web.cdn.redirect_resources("hls/ts/master.m3u8", origin.url("/master.m3u8"))
+        done = finished(grab(client, kaiju("VOE")))
+    finally:
+        origin.stop()
+    assert done.status == Job.Status.COMPLETED, done.message
+    assert decoded(done.result_path, "v") == decoded(web.media.source("360p"), "v")
+    assert decoded(done.result_path, "a") == decoded(demuxed / "audio" / "index.m3u8", "a")
+    assert web.counts.total("origin", "/audio-en/*") == 0  # only the default rendition
