@@ -62,14 +62,13 @@ def resources(refs: Iterable[UriRef], segments: int | None = None) -> list[UriRe
     wanted: list[UriRef] = []
     count = 0
     for ref in refs:
+        if segments is not None and count >= segments:
+            break  # what follows belongs to segments that are not wanted
         if ref.kind not in _FETCHED_KINDS:
             continue
         if ref.kind == "key":
             _check_key(ref)
-        if ref.kind == "segment":
-            if segments is not None and count >= segments:
-                break
-            count += 1
+        count += ref.kind == "segment"
         wanted.append(ref)
     return wanted
 

@@ -23,7 +23,7 @@ class Throttle:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._allowed_at = clock()  # when the bytes taken so far are paid for
+        self._allowed_at = clock() - BURST_SECONDS  # when the bytes so far are paid for
 
     @property
     def limited(self) -> bool:
