@@ -80,7 +80,7 @@ class JobContext:
 
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
-        """Keep the lease alive while a handler blocks (e.g. inside yt-dlp or ffmpeg)."""
+        """Keep the lease alive while a handler blocks (e.g. while ffmpeg joins segments)."""
         stop = threading.Event()
 
         def beat() -> None:

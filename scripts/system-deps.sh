@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system programs AniBridge needs when they are missing and we may:
-# ffmpeg/ffprobe (yt-dlp merges and probes with them) and redis-server (started
+# ffmpeg/ffprobe (downloads join segments, probes read media with them) and redis-server (started
 # locally by `make run` and the tests when REDIS_URL does not answer).
 # `--bench` also wants nginx and wrk: bench/bench_strm_proxy.py runs it when they
 # are missing (it measures the STRM proxy against nginx, with wrk as the client).
