@@ -4,7 +4,6 @@ for its job, search Torznab as Sonarr does, and compare media by decoded frames.
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -17,8 +16,7 @@ from downloads.models import Job
 from qbshim.models import ClientTask
 from tests.fakeweb import FakeWeb
 from tests.processes import wait_until
-
-FFMPEG_TIMEOUT = 60
+from tests.test_strm_playback import framemd5
 
 
 def kaiju(provider: str | None = None, episode: int = 1) -> EpisodeIdentity:
@@ -47,6 +45,7 @@ def grab(client: Client, identity: EpisodeIdentity) -> Job:
     response = client.post("/api/v2/torrents/add", {"urls": magnet})
     assert response.content == b"Ok.", response.content
     task = ClientTask.objects.get(hash=info_hash(identity))
+    assert task.job_id is not None
     return Job.objects.get(pk=task.job_id)
 
 
@@ -71,27 +70,11 @@ def torznab_identities(client: Client, query: str, season: int, episode: int) ->
     return languages
 
 
-def framemd5(source: str | Path, *options: str) -> list[list[str]]:
-    """ffmpeg's per-frame hashes: [stream, dts, pts, duration, size, md5] per frame."""
-    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
-    command += ["-allowed_extensions", "ALL"] if str(source).endswith(".m3u8") else []
-    command += ["-i", str(source), *options, "-f", "framemd5", "-"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stderr.strip() == "", result.stderr[-2000:]
-    frames = [
-        [field.strip() for field in line.split(",")]
-        for line in result.stdout.splitlines()
-        if line and not line.startswith("#")
-    ]
-    assert frames
-    return frames
-
-
 def decoded(source: str | Path, stream: str) -> list[str]:
     """The md5 of every decoded frame of one stream ("v" or "a"): timestamps left out,
     as a remuxed file may start its clock elsewhere."""
-    return [frame[5] for frame in framemd5(source, "-map", f"0:{stream}")]
+    local = ("-allowed_extensions", "ALL") if str(source).endswith(".m3u8") else ()
+    return [frame[5] for frame in framemd5(str(source), "-map", f"0:{stream}", before_input=local)]
 
 
 def assert_same_media(result: str | Path, web: FakeWeb, media_playlist: str) -> None:

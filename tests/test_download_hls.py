@@ -6,9 +6,8 @@ worker against the fake web; token expiry and the rate limit: test_download_expi
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.conf import settings
@@ -30,34 +29,12 @@ from tests.download_helpers import (
 )
 from tests.fakeweb import FakeWeb
 from tests.fakeweb.quirks import QUIRKS
-from tests.fakeweb.server import file_response
-from tests.processes import celery_worker
+from tests.fakeweb.server import Request, Response, file_response
 from tests.strm_helpers import Origin
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 QUIRK_SETS = {"plain": frozenset(), "bom-crlf": frozenset({"bom-crlf"}), "all-quirks": QUIRKS}
-
-
-@pytest.fixture(scope="module")
-def worker(
-    tmp_path_factory: pytest.TempPathFactory,
-    django_db_setup: Any,
-    django_db_blocker: Any,
-    fakeweb_session: FakeWeb,
-) -> Iterator[None]:
-    """One worker for probes (default queue) and downloads, unthrottled."""
-    with (
-        django_db_blocker.unblock(),
-        celery_worker(
-            tmp_path_factory.mktemp("hls-downloads"),
-            queues="default,downloads",
-            concurrency=4,
-            name="hls",
-            env=fakeweb_session.app_env(),
-        ),
-    ):
-        yield
 
 
 @pytest.fixture
@@ -72,7 +49,7 @@ def web(fake_sites: FakeWeb) -> FakeWeb:
 @pytest.mark.parametrize("quirks", list(QUIRK_SETS), ids=list(QUIRK_SETS))
 @pytest.mark.parametrize("kind", list(KINDS), ids=list(KINDS))
 def test_quirky_hls_is_downloaded_frame_exact(
-    worker: None, web: FakeWeb, client: Client, kind: str, quirks: str
+    fakeweb_worker: None, web: FakeWeb, client: Client, kind: str, quirks: str
 ) -> None:
     identity, media_playlist = KINDS[kind]
     web.cdn.quirks = QUIRK_SETS[quirks]
@@ -92,7 +69,12 @@ def test_quirky_hls_is_downloaded_frame_exact(
 )
 @pytest.mark.parametrize("quirks", ["bom-crlf", "all-quirks"])
 def test_quirky_hls_is_probed_and_offered_in_torznab(
-    worker: None, web: FakeWeb, client: Client, query: str, identity: EpisodeIdentity, quirks: str
+    fakeweb_worker: None,
+    web: FakeWeb,
+    client: Client,
+    query: str,
+    identity: EpisodeIdentity,
+    quirks: str,
 ) -> None:
     web.cdn.quirks = QUIRK_SETS[quirks]
     offered = torznab_identities(client, query, identity.season, identity.episode)
@@ -131,16 +113,17 @@ def demuxed(tmp_path_factory: pytest.TempPathFactory, fakeweb_session: FakeWeb) 
     return root
 
 
+def serving(path: Path) -> Callable[[Request], Response]:
+    return lambda request: file_response(request, path, "application/octet-stream")
+
+
 def test_audio_in_a_rendition_of_its_own_is_downloaded_with_the_video(
-    worker: None, web: FakeWeb, client: Client, demuxed: Path
+    fakeweb_worker: None, web: FakeWeb, client: Client, demuxed: Path
 ) -> None:
     origin = Origin(web.counts)
     for path in demuxed.rglob("*"):
         if path.is_file():
-            origin.route(
-                "/" + path.relative_to(demuxed).as_posix(),
-                lambda request, path=path: file_response(request, path, "application/octet-stream"),
-            )
+            origin.route("/" + path.relative_to(demuxed).as_posix(), serving(path))
     origin.start()
     try:
         web.cdn.redirect_resources("hls/ts/master.m3u8", origin.url("/master.m3u8"))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from django.test import Client
@@ -21,7 +20,6 @@ from catalog.models import EpisodeAvailability
 from downloads.models import Job
 from tests.download_helpers import finished, grab, kaiju, torznab_identities
 from tests.fakeweb import FakeWeb
-from tests.processes import celery_worker
 from tests.resilience.record import record
 from tests.strm_helpers import accept_in_background
 
@@ -68,26 +66,6 @@ class Forbidden:
         self.v6.close()
 
 
-@pytest.fixture(scope="module")
-def worker(
-    tmp_path_factory: pytest.TempPathFactory,
-    django_db_setup: Any,
-    django_db_blocker: Any,
-    fakeweb_session: FakeWeb,
-) -> Iterator[None]:
-    with (
-        django_db_blocker.unblock(),
-        celery_worker(
-            tmp_path_factory.mktemp("egress-addresses"),
-            queues="default,downloads",
-            concurrency=4,
-            name="addresses",
-            env=fakeweb_session.app_env(),
-        ),
-    ):
-        yield
-
-
 @pytest.fixture
 def forbidden() -> Iterator[Forbidden]:
     listener = Forbidden()
@@ -119,47 +97,37 @@ def recorded() -> Iterator[None]:
         )
 
 
-@pytest.mark.parametrize(("where", "spelling"), CASES)
-def test_download_refuses_a_stream_leading_to_a_local_address(
-    worker: None,
-    fake_sites: FakeWeb,
-    forbidden: Forbidden,
-    client: Client,
-    where: str,
-    spelling: str,
-) -> None:
-    lead_to(
-        fake_sites,
-        EVERY_STREAM if where == "stream" else FIRST_SEGMENTS,
-        forbidden.url(spelling, "/x.ts"),
-    )
+def download_failure(client: Client) -> str:
+    """Why a download of the episode failed (it must fail)."""
     done = finished(grab(client, kaiju("VOE")))
-    assert done.status == Job.Status.FAILED
-    assert SPELLINGS[spelling] in done.message and "refused" in done.message, done.message
-    assert done.result_path == ""
-    assert forbidden.accepted == 0
-    _passed.append(f"download {where} {spelling}")
+    assert done.status == Job.Status.FAILED and done.result_path == ""
+    return done.message
 
 
-@pytest.mark.parametrize(("where", "spelling"), CASES)
-def test_probe_refuses_a_stream_leading_to_a_local_address(
-    worker: None,
-    fake_sites: FakeWeb,
-    forbidden: Forbidden,
-    client: Client,
-    where: str,
-    spelling: str,
-) -> None:
-    lead_to(
-        fake_sites,
-        EVERY_STREAM if where == "stream" else FIRST_SEGMENTS,
-        forbidden.url(spelling),
-    )
+def probe_failure(client: Client) -> str:
+    """Why the probe a Torznab search made found the episode unavailable (it must)."""
     assert "German Dub" not in torznab_identities(client, "Kaiju Academy", 1, 1)
     row = EpisodeAvailability.objects.get(
         slug="kaiju-academy", season=1, episode=1, language="German Dub"
     )
     assert not row.available
-    assert SPELLINGS[spelling] in row.error and "refused" in row.error, row.error
+    return row.error
+
+
+@pytest.mark.parametrize("entry", ["download", "probe"])
+@pytest.mark.parametrize(("where", "spelling"), CASES)
+def test_a_stream_leading_to_a_local_address_is_refused_naming_it(
+    fakeweb_worker: None,
+    fake_sites: FakeWeb,
+    forbidden: Forbidden,
+    client: Client,
+    entry: str,
+    where: str,
+    spelling: str,
+) -> None:
+    patterns = EVERY_STREAM if where == "stream" else FIRST_SEGMENTS
+    lead_to(fake_sites, patterns, forbidden.url(spelling, "/x.ts"))
+    message = download_failure(client) if entry == "download" else probe_failure(client)
+    assert SPELLINGS[spelling] in message and "refused" in message, message
     assert forbidden.accepted == 0
-    _passed.append(f"probe {where} {spelling}")
+    _passed.append(f"{entry} {where} {spelling}")
