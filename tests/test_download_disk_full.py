@@ -58,8 +58,9 @@ def test_full_download_dir_fails_at_once_shows_in_health_and_retries_later(
 
         use_download_dir(monkeypatch, inside)  # the web process's view of the same disk
         response = client.get("/health")
-        assert response.status_code in (200, 503)  # 503 only for the workers (none here)
         body = response.json()
+        # 503 for the missing default-queue worker alone: a full disk is never "down".
+        assert response.status_code == 503 and body["down"] == ["workers"]
         assert body["download_dir"]["free_mb"] == 0 and body["download_dir"]["low"]
         assert "MB free" in body["download_dir"]["error"]
 
