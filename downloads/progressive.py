@@ -22,7 +22,11 @@ log = logging.getLogger(__name__)
 
 PARTIAL = "media.part"
 # Container by its first bytes; the URL's extension where they say nothing we know.
-_MAGIC = ((4, b"ftyp", ".mp4"), (0, b"\x1aE\xdf\xa3", ".mkv"), (0, b"FLV", ".flv"))
+_MAGIC = (
+    *((4, box, ".mp4") for box in (b"ftyp", b"moov", b"mdat", b"free")),  # ISO media boxes
+    (0, b"\x1aE\xdf\xa3", ".mkv"),
+    (0, b"FLV", ".flv"),
+)
 _KNOWN_SUFFIXES = (".mp4", ".mkv", ".webm", ".ts", ".m4v", ".mov", ".flv")
 
 
