@@ -244,8 +244,8 @@ class Upstream:
     def _copy_rest(self, sink: socket.socket, remaining: int) -> None:
         """OpenSSL decrypts in user space, so the kernel cannot splice a TLS body: it is
         copied through one reused buffer instead, still past the web server (no bytes
-        object per chunk, no WSGI iteration): 2 MiB segments over TLS cost the proxy
-        about a third less CPU so (bench/bench_strm_proxy_https.py)."""
+        object per chunk, no WSGI iteration; see connections.Response._recv_gathered for
+        what both saved)."""
         splice.limit_unsent(sink)
         with memoryview(bytearray(min(remaining, TLS_COPY))) as buffer:
             while remaining:
