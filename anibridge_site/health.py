@@ -1,8 +1,10 @@
-"""GET /health: is the database, Redis and a worker for every queue there?"""
+"""GET /health: is the database, Redis and a worker for every queue there? And how much
+room is left in DOWNLOAD_DIR (little room: "degraded", still 200)."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +20,9 @@ from anibridge_site.workers import live_workers
 log = logging.getLogger(__name__)
 
 REQUIRED_QUEUES = ("default", "downloads")
+# Below this, /health says "degraded": a download or two more and DOWNLOAD_DIR is full.
+LOW_SPACE_MB = 1024
+MB = 1024 * 1024
 
 
 def _database() -> dict[str, Any]:
@@ -79,14 +84,31 @@ def _supervised() -> dict[str, Any] | None:
     }
 
 
+def _download_dir() -> dict[str, Any]:
+    """Free space where downloads go; never "down": the web side works without it."""
+    path = settings.CONFIG.download_dir
+    try:
+        free_mb = shutil.disk_usage(path).free // MB
+    except OSError as exc:
+        return {"ok": True, "path": str(path), "low": True, "error": f"{exc}"[:300]}
+    result: dict[str, Any] = {"ok": True, "path": str(path), "free_mb": free_mb}
+    result["low"] = free_mb < LOW_SPACE_MB
+    if result["low"]:
+        result["error"] = f"only {free_mb} MB free: downloads fail with a full disk"
+    return result
+
+
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
     database = _database()
     redis = _redis()
     workers = _workers(redis["ok"])
+    download_dir = _download_dir()
     parts = {"database": database, "redis": redis, "workers": workers}
     down = [name for name, part in parts.items() if not part["ok"]]
-    body = {"status": "ok" if not down else "down", "down": down, "version": VERSION, **parts}
+    status = "down" if down else "degraded" if download_dir["low"] else "ok"
+    body = {"status": status, "down": down, "version": VERSION, **parts}
+    body["download_dir"] = download_dir
     body["egress"] = _egress(database["ok"])
     processes = _supervised()
     if processes is not None:

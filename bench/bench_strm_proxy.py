@@ -328,7 +328,7 @@ def answers_http(port: int) -> bool:
     return False
 
 
-def anibridge_paths(origin: int) -> tuple[str, str]:
+def anibridge_paths(origin: int, scheme: str = "http") -> tuple[str, str]:
     """The entry path for the big file and a proxy-token path for the segment file."""
     from catalog.identity import EpisodeIdentity
     from strm.signing import ProxyToken, encode_token, generation_of
@@ -336,13 +336,13 @@ def anibridge_paths(origin: int) -> tuple[str, str]:
     from tests.strm_helpers import store_resolution
 
     identity = EpisodeIdentity("aniworld.to", "bench-stream", 1, 1, "German Dub")
-    big_url = f"http://127.0.0.1:{origin}/big.bin"
+    big_url = f"{scheme}://127.0.0.1:{origin}/big.bin"
     store_resolution(identity, big_url)
     entry = urlsplit(stream_url(identity))
     token = ProxyToken(
         identity,
         (),
-        f"http://127.0.0.1:{origin}/segment.bin",
+        f"{scheme}://127.0.0.1:{origin}/segment.bin",
         generation_of(big_url),
         playlist=False,
     )
@@ -497,6 +497,59 @@ def print_ratio(what: str, ratio: float, target: float) -> bool:
     return met
 
 
+def measure_streams(
+    contenders: tuple[Contender, ...], streams: int
+) -> tuple[dict[str, float], list[float]]:
+    """Median MiB/s of `streams` single-stream downloads per contender (after a warm-up),
+    and the CPUs other programs kept busy meanwhile, per contender."""
+    rates: dict[str, float] = {}
+    busy: list[float] = []
+    for contender in contenders:
+        # Not counted: a worker's first big download also grows its heap and its pools.
+        warm_up = single_stream(contender.port, contender.big_path)
+        before = CpuSnapshot.take(contender.master)
+        runs = [single_stream(contender.port, contender.big_path) for _ in range(streams)]
+        after = CpuSnapshot.take(contender.master)
+        rates[contender.name] = statistics.median(runs)
+        busy.append(before.elsewhere(after))
+        gib = streams * BIG_BYTES / (1024 * MIB)
+        print(
+            f"  {contender.name:<28} {rates[contender.name]:7.1f} MiB/s"
+            f"  cpu {before.contender_seconds(after) / gib:5.2f} s/GiB"
+            f"  (warm-up {warm_up:.0f}, runs: {', '.join(f'{r:.0f}' for r in runs)}; "
+            f"elsewhere {busy[-1]:.1f} cpu)"
+        )
+    return rates, busy
+
+
+def measure_ttfb(
+    contenders: tuple[Contender, ...], source: Path, probes: int
+) -> tuple[dict[str, float], list[float]]:
+    """p50 time to the response head of 1 KiB ranges per contender, and the CPUs other
+    programs kept busy meanwhile."""
+    ttfb: dict[str, float] = {}
+    busy: list[float] = []
+    for contender in contenders:
+        before = CpuSnapshot.take(contender.master)
+        times = first_byte_ms(contender.port, contender.big_path, source, probes)
+        busy.append(before.elsewhere(CpuSnapshot.take(contender.master)))
+        ttfb[contender.name] = percentile(times, 50)
+        print(
+            f"  {contender.name:<28} p50 {percentile(times, 50):7.2f} ms"
+            f"  p99 {percentile(times, 99):7.2f} ms  (elsewhere {busy[-1]:.1f} cpu)"
+        )
+    return ttfb, busy
+
+
+def print_ttfb_verdict(extra: float) -> bool:
+    met = extra <= TARGET_TTFB_EXTRA_MS
+    print(
+        f"  p50 difference {extra:+.2f} ms -> {verdict(met)} target <= nginx + "
+        f"{TARGET_TTFB_EXTRA_MS:.0f} ms"
+    )
+    return met
+
+
 def print_proxy_log(log: Path) -> None:
     """The proxy's own account of failed requests (it logs them as warnings)."""
     lines = [line for line in log.read_text(errors="replace").splitlines() if "strm" in line]
@@ -508,7 +561,8 @@ def print_proxy_log(log: Path) -> None:
 # --- the run ------------------------------------------------------------------------------
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
+    """The command line shared by the proxy benchmarks."""
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--workers",
@@ -522,6 +576,11 @@ def main() -> None:
     args = parser.parse_args()
     # A plain SIGTERM would skip atexit, leaving nginx, gunicorn and 256 MiB behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return args
+
+
+def main() -> None:
+    args = arguments()
 
     nginx, wrk_binary = require_tools()
     if PINNING:
@@ -574,24 +633,8 @@ def main() -> None:
     )
 
     print(f"single stream, 256 MiB with Range: bytes=0- (median of {args.streams} after a warm-up)")
-    rates = {}
-    busy: list[float] = []  # CPUs other programs kept busy, per contender measured
-    for contender in (direct, reference, ours):
-        # Not counted: a worker's first big download also grows its heap and its pools.
-        warm_up = single_stream(contender.port, contender.big_path)
-        before = CpuSnapshot.take(contender.master)
-        runs = [single_stream(contender.port, contender.big_path) for _ in range(args.streams)]
-        after = CpuSnapshot.take(contender.master)
-        rates[contender.name] = statistics.median(runs)
-        if contender is not direct:
-            busy.append(before.elsewhere(after))
-        gib = args.streams * BIG_BYTES / (1024 * MIB)
-        print(
-            f"  {contender.name:<28} {rates[contender.name]:7.1f} MiB/s"
-            f"  cpu {before.contender_seconds(after) / gib:5.2f} s/GiB"
-            f"  (warm-up {warm_up:.0f}, runs: {', '.join(f'{r:.0f}' for r in runs)}; "
-            f"elsewhere {before.elsewhere(after):.1f} cpu)"
-        )
+    rates, busy = measure_streams((direct, reference, ours), args.streams)
+    busy = busy[1:]  # CPUs other programs kept busy while a contender was measured
     stream_ok = print_ratio(
         "single stream", rates[ours.name] / rates[reference.name], TARGET_STREAM_RATIO
     )
@@ -629,22 +672,9 @@ def main() -> None:
     print(f"  token path: {ratio:.2f}x nginx")
 
     print(f"1 KiB Range, time to response head, one keep-alive client, n={args.probes}")
-    ttfb = {}
-    for contender in (reference, ours):
-        before = CpuSnapshot.take(contender.master)
-        times = first_byte_ms(contender.port, contender.big_path, files / "big.bin", args.probes)
-        busy.append(before.elsewhere(CpuSnapshot.take(contender.master)))
-        ttfb[contender.name] = percentile(times, 50)
-        print(
-            f"  {contender.name:<28} p50 {percentile(times, 50):7.2f} ms"
-            f"  p99 {percentile(times, 99):7.2f} ms  (elsewhere {busy[-1]:.1f} cpu)"
-        )
-    extra = ttfb[ours.name] - ttfb[reference.name]
-    ttfb_ok = extra <= TARGET_TTFB_EXTRA_MS
-    print(
-        f"  p50 difference {extra:+.2f} ms -> {verdict(ttfb_ok)} target <= nginx + "
-        f"{TARGET_TTFB_EXTRA_MS:.0f} ms"
-    )
+    ttfb, ttfb_busy = measure_ttfb((reference, ours), files / "big.bin", args.probes)
+    busy += ttfb_busy
+    ttfb_ok = print_ttfb_verdict(ttfb[ours.name] - ttfb[reference.name])
 
     served = results[ours.name, 32]
     early = next(((t, rss) for t, rss in samples if t >= 1.0), samples[0])

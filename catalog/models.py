@@ -58,7 +58,12 @@ class EpisodeAvailability(EpisodeFields):
     """Result of probing one episode in one language: is it there, how good, from which hoster."""
 
     available = models.BooleanField(default=False)
+    width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
+    bandwidth = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="peak bits per second (HLS BANDWIDTH)"
+    )
+    codecs = models.CharField(max_length=200, blank=True, help_text="RFC 6381, as HLS CODECS")
     vcodec = models.CharField(max_length=32, blank=True)
     provider = models.CharField(max_length=32, blank=True, help_text="best hoster found")
     absolute_number = models.PositiveIntegerField(null=True, blank=True)

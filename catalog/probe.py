@@ -10,6 +10,9 @@
   so Sonarr firing many searches at once costs one probe per episode.
 - `probe_season` probes a season's episodes in parallel with a deadline.
 
+A stream is read the way the STRM proxy reads it (catalog.stream_reader, through
+catalog.egress): a hoster is skipped only when the proxy could not play its stream.
+
 A failing site (SiteError: unreachable, HTTP 5xx) is not cached: it says nothing
 about the episode. `availability` then answers None for a short while instead of
 hammering the site (see FAILURE_MEMORY_SECONDS).
@@ -21,7 +24,7 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -30,15 +33,15 @@ from django.utils import timezone
 from redis.exceptions import LockError
 
 from anibridge_site.redis_client import get_redis
-from catalog import package
-from catalog.egress import proxies
 from catalog.identity import EpisodeIdentity
+from catalog.media_info import StreamInfo
 from catalog.models import EpisodeAvailability
 from catalog.resolve import resolve_from_links
 from catalog.sites import get_site
 from catalog.sites.base import HosterLinks, NotOnSite, Site, SiteError
 from catalog.sites.packaged import episode_label
-from catalog.streams import LanguageNotOffered, NoHosterWorked, ResolvedStream
+from catalog.stream_reader import Unplayable, read_stream
+from catalog.streams import LanguageNotOffered, NoHosterWorked
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +58,8 @@ _KEY_PREFIX = "anibridge:probe"
 class ProbeResult:
     available: bool
     provider: str = ""
-    height: int | None = None
-    vcodec: str = ""
+    info: StreamInfo = field(default_factory=StreamInfo)
     error: str = ""
-
-
-class MediaError(Exception):
-    """yt-dlp could not read the stream's formats; str() is one line."""
 
 
 # -- probing ----------------------------------------------------------------------------
@@ -86,7 +84,7 @@ def probe_episode(identity: EpisodeIdentity) -> EpisodeAvailability:
 
 
 def _probe_links(site: Site, identity: EpisodeIdentity, links: HosterLinks) -> ProbeResult:
-    """The first hoster (in resolve order) whose stream yt-dlp can read."""
+    """The first hoster (in resolve order) whose stream the proxy could play."""
     failed: list[tuple[str, str]] = []
     while True:
         try:
@@ -94,69 +92,20 @@ def _probe_links(site: Site, identity: EpisodeIdentity, links: HosterLinks) -> P
         except NoHosterWorked as exc:
             raise NoHosterWorked(str(identity), failed + exc.attempts) from None
         try:
-            height, vcodec = stream_quality(stream)
-        except MediaError as exc:
+            info = read_stream(stream)
+        except Unplayable as exc:
             log.warning(
-                "%s: %s resolved but its stream is unreadable: %s", identity, stream.provider, exc
+                "%s: %s resolved but its stream is unplayable: %s", identity, stream.provider, exc
             )
-            failed.append((stream.provider, f"stream unreadable: {exc}"))
+            failed.append((stream.provider, f"stream unplayable: {exc}"))
             continue
-        return ProbeResult(True, stream.provider, height, vcodec)
-
-
-def stream_quality(stream: ResolvedStream) -> tuple[int | None, str]:
-    """(height, video codec) of the best format yt-dlp finds; HLS masters and MP4."""
-    import yt_dlp
-
-    options: dict[str, Any] = {
-        "quiet": True,
-        "no_warnings": True,
-        "skip_download": True,
-        "noplaylist": True,
-        "socket_timeout": 20,
-        "http_headers": dict(stream.headers),
-        "proxy": proxies.ytdlp_proxy(stream.url),
-        "logger": _YtDlpLog(),
-    }
-    try:
-        with yt_dlp.YoutubeDL(options) as ydl:
-            info = ydl.extract_info(stream.url, download=False)
-    except Exception as exc:
-        raise MediaError(package.one_line(exc)) from None
-    best = best_format(info or {})
-    height = best.get("height")
-    vcodec = str(best.get("vcodec") or "")
-    return (int(height) if height else None), ("" if vcodec == "none" else vcodec[:32])
-
-
-def best_format(info: dict[str, Any]) -> dict[str, Any]:
-    """The format with the most lines (then bitrate) that has video, or the info itself."""
-    formats = [f for f in info.get("formats") or [] if f.get("vcodec") != "none"]
-    if not formats:
-        return info
-    return max(formats, key=lambda f: (f.get("height") or 0, f.get("tbr") or 0))
-
-
-class _YtDlpLog:
-    """yt-dlp's chatter goes to debug; its errors surface through MediaError."""
-
-    def debug(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg)
-
-    def info(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg)
-
-    def warning(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg)
-
-    def error(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg)
+        return ProbeResult(True, stream.provider, info)
 
 
 def _describe(result: ProbeResult) -> str:
     if not result.available:
         return f"unavailable ({result.error})"
-    quality = f"{result.height}p" if result.height else "unknown height"
+    quality = f"{result.info.height}p" if result.info.height else "unknown height"
     return f"available from {result.provider}, {quality}"
 
 
@@ -173,8 +122,11 @@ def _store(identity: EpisodeIdentity, result: ProbeResult) -> EpisodeAvailabilit
         defaults={
             "available": result.available,
             "provider": result.provider[:32],
-            "height": result.height,
-            "vcodec": result.vcodec[:32],
+            "width": result.info.width,
+            "height": result.info.height,
+            "bandwidth": result.info.bandwidth,
+            "codecs": result.info.codecs[:200],
+            "vcodec": result.info.vcodec[:32],
             "error": result.error,
             "checked_at": timezone.now(),
         },

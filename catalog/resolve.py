@@ -8,6 +8,7 @@ leaves a one-line reason in `NoHosterWorked.attempts`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Collection, Iterable
 
@@ -32,6 +33,17 @@ def resolve_stream(identity: EpisodeIdentity, exclude: Collection[str] = ()) -> 
     reason per hoster), NotOnSite or SiteError (see catalog.sites.base)."""
     site = get_site(identity.site)
     return resolve_from_links(site, identity, site.hoster_links(identity), exclude)
+
+
+def resolve_hoster(identity: EpisodeIdentity, provider: str) -> ResolvedStream:
+    """A fresh stream from `provider` alone: a download that lost its CDN token goes on
+    with the same encode (another hoster's segments would not fit). Raises as
+    `resolve_stream` does."""
+    site = get_site(identity.site)
+    links = site.hoster_links(identity)
+    hosters = hosters_for_language(identity, links)
+    others = [name for name in hosters if name.lower() != provider.lower()]
+    return resolve_from_links(site, dataclasses.replace(identity, provider=provider), links, others)
 
 
 def resolve_from_links(

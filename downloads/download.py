@@ -1,7 +1,14 @@
-"""The `download` job: resolve the episode, fetch it with yt-dlp, move it into place.
+"""The `download` job: resolve the episode, fetch its stream through catalog.egress (as
+the STRM proxy does), move the file into place.
 
-Files are written under DOWNLOAD_DIR/.partial/<job id>/ first (a redelivered job
-finds its partial data there and yt-dlp continues it), then moved with one rename to
+HLS goes through downloads.hls_download (segments to disk, then `ffmpeg -c copy`),
+progressive files through downloads.progressive (Range resume). Both survive an expired
+CDN token by re-resolving the same hoster (downloads.source). A hoster whose stream
+cannot be downloaded gives way to the next one; a local disk problem does not
+(downloads.storage): it fails the job at once, and downloads.tasks retries it later.
+
+Files are written under DOWNLOAD_DIR/.partial/<job id>/ first (a job that runs again
+finds its finished pieces there), then moved with one rename to
 `<save path>/<release name>.<ext>`, so Sonarr never sees half a file.
 """
 
@@ -10,23 +17,26 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 
-from catalog.egress import proxies
-from catalog.streams import NoHosterWorked, ResolvedStream
+from catalog.egress import fetch, hls, upstream
+from catalog.egress.fetch import FetchFailed
+from catalog.streams import NoHosterWorked
+from downloads import storage
 from downloads.files import partial_dir
+from downloads.hls_download import HlsDownload
 from downloads.models import Job
+from downloads.progress import Progress
+from downloads.progressive import ProgressiveDownload
+from downloads.source import DownloadFailed, Source
 from downloads.tasks import JobContext, JobInterrupted, JobResult, register
+from downloads.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
-MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".ts", ".m4v", ".mov")
-
-
-class DownloadFailed(Exception):
-    """yt-dlp could not fetch a resolved stream."""
+# Which hoster the pieces in a job's directory came from.
+HOSTER_FILE = "hoster"
 
 
 def safe_name(job: Job) -> str:
@@ -37,82 +47,55 @@ def safe_name(job: Job) -> str:
     return name[:200] or str(job.pk)
 
 
-def _progress_hook(ctx: JobContext) -> Any:
-    def hook(status: dict[str, Any]) -> None:
-        if status.get("status") != "downloading":
-            ctx.check()
-            return
-        done = int(status.get("downloaded_bytes") or 0)
-        total = status.get("total_bytes") or status.get("total_bytes_estimate")
-        fragments = status.get("fragment_count")
-        if total:
-            progress = min(done / float(total), 0.999)
-        elif fragments:
-            progress = min((status.get("fragment_index") or 0) / float(fragments), 0.999)
-        else:
-            progress = 0.0
-        ctx.report(
-            progress=round(progress, 4),
-            downloaded_bytes=done,
-            total_bytes=int(total) if total else None,
-            speed=float(status.get("speed") or 0.0),
-            eta=int(status["eta"]) if status.get("eta") is not None else None,
-        )
-
-    return hook
+def fetch_stream(source: Source, workdir: Path, stem: str, ctx: JobContext) -> Path:
+    """Download `source` into `workdir`; the finished file."""
+    _keep_only(workdir, source.provider)
+    progress = Progress(ctx)
+    throttle = Throttle(settings.CONFIG.download_rate_limit_bytes_per_sec)
+    hls_run = HlsDownload(source, workdir, progress, throttle)
+    progressive = ProgressiveDownload(source, workdir, progress, throttle)
+    if not (hls_run.started() or progressive.started()):
+        answer, head = _open_entry(source)
+        if not hls.looks_like_playlist(head, answer.header("Content-Type"), answer.url):
+            return progressive.run(workdir / stem, first=answer)  # reads on from the entry
+        answer.abort()
+    elif progressive.started():
+        return progressive.run(workdir / stem)
+    return hls_run.run(workdir / f"{stem}.mp4")
 
 
-def _ytdlp_options(
-    workdir: Path, stem: str, stream: ResolvedStream, ctx: JobContext
-) -> dict[str, Any]:
-    cfg = settings.CONFIG
-    options: dict[str, Any] = {
-        "outtmpl": str(workdir / f"{stem}.%(ext)s"),
-        "http_headers": dict(stream.headers),
-        "proxy": proxies.ytdlp_proxy(stream.url),
-        "progress_hooks": [_progress_hook(ctx)],
-        "quiet": True,
-        "no_warnings": True,
-        "noprogress": True,
-        "noplaylist": True,
-        "continuedl": True,
-        "retries": 3,
-        "fragment_retries": 5,
-        "socket_timeout": 30,
-        "concurrent_fragment_downloads": 4,
-        "merge_output_format": "mp4",
-        "logger": log,
-    }
-    if cfg.download_rate_limit_bytes_per_sec:
-        options["ratelimit"] = cfg.download_rate_limit_bytes_per_sec
-    return options
+def _keep_only(workdir: Path, provider: str) -> None:
+    """Pieces from another hoster are another encode: they cannot be continued."""
+    marker = workdir / HOSTER_FILE
+    with storage.writing():
+        if workdir.exists() and (not marker.exists() or marker.read_text() != provider):
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(provider)
 
 
-def fetch(stream: ResolvedStream, workdir: Path, stem: str, ctx: JobContext) -> Path:
-    """Download `stream` into `workdir`; return the finished file."""
-    import yt_dlp
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        with yt_dlp.YoutubeDL(_ytdlp_options(workdir, stem, stream, ctx)) as ydl:
-            ydl.download([stream.url])
-    except JobInterrupted:
-        raise
-    except Exception as exc:
-        if ctx.interrupted.is_set():
-            raise JobInterrupted(ctx.job_id) from exc
-        raise DownloadFailed(
-            str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else repr(exc)
-        ) from exc
-    ctx.check()
-    finished = [
-        p
-        for p in workdir.iterdir()
-        if p.is_file() and p.suffix in MEDIA_SUFFIXES and p.stem == stem
-    ]
-    if not finished:
-        raise DownloadFailed(f"yt-dlp finished but left no media file in {workdir}")
-    return max(finished, key=lambda p: p.stat().st_size)
+def _open_entry(source: Source) -> tuple[upstream.Upstream, bytes]:
+    """The stream's first answer and the head of its body (a playlist or media, to be
+    told apart as the proxy does); re-resolved while the CDN refuses the URL."""
+    failure: FetchFailed | None = None
+    while True:
+        if failure is not None:
+            source.refresh(failure)
+        try:
+            answer = fetch.open_url(source.url, source.headers, range_header="bytes=0-")
+            head = answer.read_head(hls.SNIFF_BYTES)
+        except FetchFailed as exc:
+            if not exc.expired:
+                raise DownloadFailed(str(exc)) from exc
+            failure = exc
+            continue
+        except upstream.BodyInterrupted as exc:
+            failure = FetchFailed(str(exc), expired=True)
+            continue
+        if fetch.looks_like_html(head):
+            answer.abort()
+            raise DownloadFailed(f"{fetch.host(answer.url)} sent an HTML page instead of media")
+        return answer, head
 
 
 def move_into_place(source: Path, save_path: Path, name: str) -> Path:
@@ -140,7 +123,7 @@ def download(job: Job, ctx: JobContext) -> JobResult:
                 message=f"downloading from {stream.provider}",
             )
             try:
-                media = fetch(stream, workdir, stem, ctx)
+                media = fetch_stream(Source(identity, stream), workdir, stem, ctx)
                 break
             except DownloadFailed as exc:
                 log.warning(
@@ -156,7 +139,8 @@ def download(job: Job, ctx: JobContext) -> JobResult:
             shutil.rmtree(workdir, ignore_errors=True)  # stopped jobs keep theirs to resume
         raise
     save_path = Path(job.save_path) if job.save_path else Path(settings.CONFIG.download_dir)
-    final = move_into_place(media, save_path, stem)
+    with storage.writing():
+        final = move_into_place(media, save_path, stem)
     shutil.rmtree(workdir, ignore_errors=True)
     size = final.stat().st_size
     return JobResult(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-# DOWNLOAD_DIR/.partial/<job id>/: yt-dlp's working directory for one job. A
+# DOWNLOAD_DIR/.partial/<job id>/: the working directory of one download job. A
 # redelivered job finds its partial data there; the finished file is renamed out.
 PARTIAL_DIR = ".partial"
 

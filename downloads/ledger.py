@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,10 @@ SENT_MARKER_SECONDS = 24 * 3600
 RESEND_GRACE_SECONDS = 2
 # Several processes sweep at once when Redis comes back; one of them resends a job.
 RESEND_LOCK_SECONDS = 30
+# A job failed by the local disk (full DOWNLOAD_DIR) runs again after 10, 20, 40, 80
+# and 160 minutes; then it stays failed until someone retries it.
+LOCAL_RETRIES = 5
+LOCAL_RETRY_FIRST_SECONDS = 600
 
 
 def owner_id() -> str:
@@ -235,6 +239,50 @@ def release(job_id: str) -> None:
     Job.objects.filter(pk=job_id, lease_owner=owner_id()).update(
         lease_owner="", lease_expires_at=None
     )
+
+
+def fail_for_now(job_id: str, reason: str) -> str:
+    """Fail our job with `reason` (a local problem such as a full disk) and set when it
+    runs again, up to LOCAL_RETRIES times; returns the message stored."""
+    options = dict(Job.objects.filter(pk=job_id).values_list("options", flat=True).first() or {})
+    retries = int(options.get("local_retries", 0))
+    if retries >= LOCAL_RETRIES:
+        options.pop("retry_at", None)
+        message = f"{reason}; gave up after {retries} retries: free space, then retry the job"
+    else:
+        delay = LOCAL_RETRY_FIRST_SECONDS * 2**retries
+        options["retry_at"] = (timezone.now() + timedelta(seconds=delay)).isoformat()
+        options["local_retries"] = retries + 1
+        message = f"{reason}; retrying in {delay // 60} min ({retries + 1} of {LOCAL_RETRIES})"
+    finish(job_id, Job.Status.FAILED, message, options=options)
+    return message
+
+
+def retry_due(now: datetime | None = None) -> int:
+    """Queue again the jobs failed for now (fail_for_now) whose time has come; the count."""
+    now = now or timezone.now()
+    count = 0
+    for job in Job.objects.filter(status=Job.Status.FAILED, options__has_key="retry_at"):
+        options = dict(job.options)
+        try:
+            due = datetime.fromisoformat(str(options.pop("retry_at")))
+        except ValueError:
+            due = now
+        if due > now:
+            continue
+        with transaction.atomic():
+            updated = Job.objects.filter(pk=job.pk, status=Job.Status.FAILED).update(
+                status=Job.Status.QUEUED,
+                attempts=0,
+                options=options,
+                message=f"queued again after: {job.message}"[:2000],
+                finished_at=None,
+            )
+            if updated:
+                enqueue(job)
+                count += 1
+        log.info("job %s queued again: %s", job.pk, job.message)
+    return count
 
 
 def _fail_locked(job: Job, reason: str) -> None:

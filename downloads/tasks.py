@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from downloads import ledger, slots
 from downloads.models import Job
+from downloads.storage import LocalStorageError
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class JobContext:
 
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
-        """Keep the lease alive while a handler blocks (e.g. inside yt-dlp or ffmpeg)."""
+        """Keep the lease alive while a handler blocks (e.g. while ffmpeg joins segments)."""
         stop = threading.Event()
 
         def beat() -> None:
@@ -180,6 +181,10 @@ def _run_claimed(job: Job | None, job_id: str, holds_slot: bool) -> str:
         ledger.release(job_id)
         log.info("job %s: stopped while running (%s)", job_id, Job.objects.get(pk=job_id).status)
         return "interrupted"
+    except LocalStorageError as exc:
+        # Not the hoster's fault: no other hoster is tried; the job runs again later.
+        log.error("job %s failed: %s", job_id, ledger.fail_for_now(job_id, str(exc)))
+        return "failed"
     except Exception as exc:
         log.exception("job %s failed", job_id)
         ledger.finish(
@@ -205,4 +210,4 @@ def _run_claimed(job: Job | None, job_id: str, holds_slot: bool) -> str:
 
 @shared_task(name="downloads.tasks.recover_lost_jobs", ignore_result=True)
 def recover_lost_jobs() -> int:
-    return ledger.recover_expired() + ledger.resend_unsent()
+    return ledger.recover_expired() + ledger.resend_unsent() + ledger.retry_due()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system programs AniBridge needs when they are missing and we may:
-# ffmpeg/ffprobe (yt-dlp merges and probes with them) and redis-server (started
+# ffmpeg/ffprobe (downloads join segments, probes read media with them) and redis-server (started
 # locally by `make run` and the tests when REDIS_URL does not answer).
 # `--tests` (make test) also wants what the browser playback test runs: chromium
 # (headless), caddy (the HTTPS recipe in docker/caddy) and npm (installs hls.js).

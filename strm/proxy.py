@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.core.cache import cache as django_cache
 
-from catalog.egress import hls, ssrf, upstream
+from catalog.egress import fetch, hls, ssrf, upstream
 from catalog.egress.hls import BandwidthEstimate, Locator, UriRef
 from catalog.identity import EpisodeIdentity
 from catalog.streams import ResolveError
@@ -40,7 +40,7 @@ from strm.stream_urls import proxy_prefix
 
 log = logging.getLogger(__name__)
 
-REFRESH_STATUSES = frozenset({403, 404, 410, 429, 451})
+REFRESH_STATUSES = fetch.EXPIRED_STATUSES
 PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 # Far above any real VOD playlist, far below what would hurt a worker's memory.
 MAX_PLAYLIST_BYTES = 8 * 1024 * 1024
@@ -67,7 +67,6 @@ _MEDIA_HEADERS = (
 )
 _LL_HLS_PARAMS = frozenset({"_HLS_msn", "_HLS_part", "_HLS_skip"})
 _NAME_JUNK = re.compile(r"[^A-Za-z0-9_-]+")
-_HTML_START = (b"<!doctype", b"<html", b"<head", b"<body", b"<?xml")
 
 
 @dataclass(frozen=True)
@@ -211,11 +210,11 @@ def _entry(target: Target, client: ClientRequest, resolution: Resolution, url: s
         head = b""
         is_playlist = hls.looks_like_playlist(b"", answer.header("Content-Type"), answer.url)
     if is_playlist:
-        if answer.status == 206 and not _is_whole(answer):
+        if answer.status == 206 and not fetch.is_whole(answer):
             answer.abort()
             answer = _open(url, resolution, accept_gzip=True)
         return _playlist_reply(answer, target, client, resolution, entry=True)
-    if _looks_like_html(head):
+    if fetch.looks_like_html(head):
         answer.abort()
         raise Failed(502, f"{_host(answer.url)} sent an HTML page instead of media")
     if answer.is_encoded():
@@ -260,16 +259,10 @@ def _playlist_reply(
 
 
 def _read_playlist(answer: upstream.Upstream) -> str:
-    if answer.status == 206 and not _is_whole(answer):
-        answer.abort()
-        raise Failed(502, f"{_host(answer.url)} sent only part of a playlist")
-    head = _read_head(answer)
-    if not hls.looks_like_playlist(head, answer.header("Content-Type"), answer.url):
-        answer.abort()
-        what = "an HTML page" if _looks_like_html(head) else "something else"
-        raise Failed(502, f"{_host(answer.url)} sent {what} instead of an HLS playlist")
     try:
-        return hls.decode_playlist(answer.read_decoded(MAX_PLAYLIST_BYTES))
+        return fetch.read_playlist(answer, MAX_PLAYLIST_BYTES)
+    except fetch.NotAPlaylist as exc:
+        raise Failed(502, str(exc)) from exc
     except upstream.BodyTooLarge as exc:
         raise Failed(502, f"playlist too large: {exc}") from exc
     except upstream.BodyInterrupted as exc:
@@ -671,33 +664,13 @@ def hls_query(params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 def _starts_at_zero(answer: upstream.Upstream) -> bool:
     if answer.status == 200:
         return True
-    content_range = _content_range(answer)
+    content_range = fetch.content_range(answer)
     return content_range is not None and content_range[0] == 0
 
 
-def _is_whole(answer: upstream.Upstream) -> bool:
-    """Whether a 206 answer holds the whole resource (some servers answer bytes=0- so)."""
-    content_range = _content_range(answer)
-    if content_range is None:
-        return False
-    first, last, total = content_range
-    return first == 0 and (total is None or last == total - 1)
-
-
 def _total_size(answer: upstream.Upstream) -> int | None:
-    content_range = _content_range(answer)
+    content_range = fetch.content_range(answer)
     return None if content_range is None else content_range[2]
-
-
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
-
-
-def _content_range(answer: upstream.Upstream) -> tuple[int, int, int | None] | None:
-    match = _CONTENT_RANGE.fullmatch((answer.header("Content-Range") or "").strip())
-    if match is None:
-        return None
-    first, last, total = match.groups()
-    return int(first), int(last), None if total == "*" else int(total)
 
 
 UNSATISFIABLE = (-1, -1)
@@ -730,10 +703,6 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
     if first >= size:
         return UNSATISFIABLE
     return first, size - 1 if not last_text else min(_position(last_text), size - 1)
-
-
-def _looks_like_html(head: bytes) -> bool:
-    return head.lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith(_HTML_START)
 
 
 def _host(url: str) -> str:

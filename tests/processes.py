@@ -111,12 +111,15 @@ def celery_worker(
     concurrency: int = 2,
     name: str = "test",
     env: dict[str, str] | None = None,
+    wrapper: tuple[str, ...] = (),
 ) -> Iterator[Proc]:
     """A worker started with `env` added to this process's; waits until it announced itself
-    (in the Redis that env's REDIS_URL names, when it names one)."""
+    (in the Redis that env's REDIS_URL names, when it names one). `wrapper`: a command
+    that runs the worker's command line (which it gets as its arguments)."""
     node = f"{name}-{uuid.uuid4().hex[:8]}"
     redis_url = (env or {}).get("REDIS_URL")
     args = [
+        *wrapper,
         sys.executable,
         "-m",
         "celery",

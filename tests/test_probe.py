@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from catalog.identity import EpisodeIdentity
 from catalog.models import EpisodeAvailability
-from catalog.probe import availability, best_format, probe_episode, probe_season
+from catalog.probe import availability, probe_episode, probe_season
 from tests.fakeweb import FakeWeb
 from tests.processes import wait_until
+from tests.strm_helpers import Origin
 
 KAIJU = EpisodeIdentity("aniworld.to", "kaiju-academy", 1, 1, "German Dub")
 KAIJU_PAGE = "/anime/stream/kaiju-academy/staffel-1/episode-1"
@@ -38,15 +39,59 @@ def test_probe_finds_the_best_rendition_of_the_first_hoster(fake_sites: FakeWeb)
     row = probe_episode(KAIJU)
     assert (row.available, row.provider, row.height, row.error) == (True, "VOE", 360, "")
     assert row_for(KAIJU).pk == row.pk
-    # yt-dlp read the master playlist, not the media.
-    assert fake_sites.counts.total("cdn", "*.ts") == 0
+    # From the master: the best variant's RESOLUTION and BANDWIDTH.
+    assert (row.width, row.bandwidth) == (640, 305312)
+    # The master names no CODECS: they were read from the best variant's first segment.
+    assert row.codecs == "avc1.42e01e,mp4a.40.2" and row.vcodec == "avc1.42e01e"
+    assert fake_sites.counts.total("cdn", "*.ts") == 1
+    assert fake_sites.counts.total("cdn", "*/360p/seg0.ts") == 1
+
+
+MASTER_SAYING_ALL = (
+    "#EXTM3U\n"
+    '#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=1280x720,CODECS="avc1.64001f,mp4a.40.2"\n'
+    "hd/index.m3u8\n"
+    '#EXT-X-STREAM-INF:BANDWIDTH=2500000,RESOLUTION=1920x1080,CODECS="hvc1.1.6.L120.B0"\n'
+    "fhd/index.m3u8\n"
+)
 
 
 @pytest.mark.django_db
-def test_probe_of_a_progressive_file(fake_sites: FakeWeb) -> None:
+def test_a_master_that_says_everything_is_all_the_probe_reads(fake_sites: FakeWeb) -> None:
+    origin = Origin(fake_sites.counts)
+    origin.start()
+    try:
+        origin.serve("/master.m3u8", MASTER_SAYING_ALL.encode(), "application/x-mpegurl")
+        fake_sites.cdn.redirect_resources("hls/ts/master.m3u8", origin.url("/master.m3u8"))
+        row = probe_episode(KAIJU)
+    finally:
+        origin.stop()
+    assert (row.available, row.provider, row.width, row.height) == (True, "VOE", 1920, 1080)
+    assert (row.bandwidth, row.codecs, row.vcodec) == (
+        2500000,
+        "hvc1.1.6.L120.B0",
+        "hvc1.1.6.L120.B0",
+    )
+    assert fake_sites.counts["origin"] == {"/master.m3u8": 1}  # no media playlist, no segment
+
+
+@pytest.mark.django_db
+def test_probe_of_a_media_playlist_reads_its_first_segment(fake_sites: FakeWeb) -> None:
+    """No master: resolution and codecs from ffprobe, the bit rate from the byte ranges."""
+    fake_sites.cdn.redirect_resources("hls/byterange/master.m3u8", "360p/index.m3u8")
+    row = probe_episode(EpisodeIdentity("aniworld.to", "moonlit-blade", 1, 1, "German Dub"))
+    assert (row.available, row.width, row.height) == (True, 640, 360)
+    assert row.codecs == "avc1.42e01e,mp4a.40.2"
+    assert row.bandwidth == 76328 * 8 // 2  # the biggest range over its 2 s
+
+
+@pytest.mark.django_db
+def test_probe_of_a_progressive_file_reads_its_first_bytes(fake_sites: FakeWeb) -> None:
     row = probe_episode(dataclasses.replace(KAIJU, provider="Vidoza"))
     assert (row.available, row.provider) == (True, "Vidoza")
-    assert row.height is None  # an MP4 without a manifest: yt-dlp reports no height
+    assert (row.width, row.height, row.codecs) == (640, 360, "avc1.42e01e,mp4a.40.2")
+    size = fake_sites.media.progressive.stat().st_size
+    assert row.bandwidth is not None and abs(row.bandwidth - size * 8 / 6) < 0.05 * row.bandwidth
 
 
 @pytest.mark.django_db
@@ -143,7 +188,7 @@ def test_concurrent_callers_share_one_probe(fake_sites: FakeWeb) -> None:
     assert len(results) == 3 and all(r is not None and r.available for r in results)
     assert len({r.pk for r in results if r is not None}) == 1
     assert fake_sites.counts.count("aniworld", KAIJU_PAGE) == 1
-    assert fake_sites.counts.total("cdn", "*/master.m3u8") == 2  # yt-dlp reads it twice, once
+    assert fake_sites.counts.total("cdn", "*/master.m3u8") == 1
 
 
 # -- seasons -------------------------------------------------------------------------------
@@ -194,17 +239,6 @@ def test_season_probe_leaves_unstarted_episodes_for_later(fake_sites: FakeWeb) -
     time.sleep(0.3)
     assert list(german_dub.values_list("episode", flat=True)) == [1]
     assert fake_sites.counts.count("aniworld", page.format(2)) == 0
-
-
-def test_best_format_prefers_height_then_bitrate() -> None:
-    formats = [
-        {"format_id": "audio", "vcodec": "none", "height": None},
-        {"format_id": "a", "height": 360, "tbr": 300, "vcodec": "avc1"},
-        {"format_id": "b", "height": 720, "tbr": 900},
-        {"format_id": "c", "height": 720, "tbr": 1200},
-    ]
-    assert best_format({"formats": formats})["format_id"] == "c"
-    assert best_format({"height": 480}) == {"height": 480}
 
 
 @pytest.mark.django_db

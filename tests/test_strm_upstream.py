@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from catalog.egress import connections, ssrf, upstream
-from tests.fakeweb.tls import self_signed
+from tests import tls_helpers
 from tests.processes import wait_until
 from tests.strm_helpers import accept_in_background, use_proxy_config
 
@@ -523,11 +523,9 @@ def client_socket() -> tuple[socket.socket, Callable[[], bytes]]:
 
 @pytest.fixture
 def tls_origin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RawOrigin]:
-    """An HTTPS origin whose self-signed certificate the proxy trusts (SSL_CERT_FILE)."""
-    cert, key = self_signed(tmp_path)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(cert, key)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    """An HTTPS origin whose certificate the proxy trusts (its CA in SSL_CERT_FILE)."""
+    server_context, ca = tls_helpers.server_context(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
     connections._tls_context.cache_clear()
     server = RawOrigin(tls=server_context)
     yield server
@@ -535,13 +533,43 @@ def tls_origin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RawO
     connections._tls_context.cache_clear()
 
 
-def test_tls_bodies_are_read_through_python_and_the_connection_reused(
+def test_tls_bodies_are_read_many_records_at_a_time_and_the_connection_reused(
     tls_origin: RawOrigin,
 ) -> None:
     body = os.urandom(300_000)
     tls_origin.answers = [ok(body), CHUNKED]
     answer = upstream.open_url(tls_origin.url(), {})
-    assert not answer.can_splice()  # bytes must pass through the SSL object
-    assert b"".join(answer.chunks()) == body
+    time.sleep(0.2)  # the whole body arrives meanwhile
+    chunks = list(answer.chunks())
+    assert b"".join(chunks) == body
+    # A TLS recv gives one record (at most 16 KiB); what had arrived came in one read.
+    assert max(map(len, chunks)) > 64 * 1024
     assert fetch(tls_origin.url())[1] == b"hello, world"
     assert tls_origin.connections == 1
+
+
+def test_the_rest_of_a_tls_body_is_copied_straight_into_the_client_socket(
+    tls_origin: RawOrigin,
+) -> None:
+    body = os.urandom(2 * MIB)
+    tls_origin.answers = [ok(body), then_hang_up(ok(b"z" * MIB)[: -MIB // 2]), ok(b"next")]
+    sink, received = client_socket()
+    try:
+        answer = upstream.open_url(tls_origin.url(), {})
+        answer.read_head(SNIFF)
+        assert answer.can_splice()  # not spliced (OpenSSL decrypts), but past the web server
+        first = answer.take_buffered()
+        sink.sendall(first)
+        assert answer.splice_rest(sink) == len(body) - len(first)
+    finally:
+        sink.close()
+    assert received() == body
+    cut = upstream.open_url(tls_origin.url(), {})
+    cut.take_buffered()
+    sink, received = client_socket()
+    with pytest.raises(upstream.BodyInterrupted, match="body cut off"):
+        cut.splice_rest(sink)
+    sink.close()
+    received()
+    assert fetch(tls_origin.url())[1] == b"next"
+    assert tls_origin.connections == 2  # the first reused for the second, the cut one not

@@ -69,8 +69,7 @@ def move(source: int, sink: socket.socket, count: int, read_timeout: float) -> N
 
     target = sink.fileno()
     write_timeout = sink.gettimeout()
-    if sink.family in (socket.AF_INET, socket.AF_INET6):  # not on a Unix socket
-        sink.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, CLIENT_NOTSENT_LOWAT)
+    limit_unsent(sink)
     reader, writer = _take_pipe()
     empty = False
     try:
@@ -98,6 +97,12 @@ def move(source: int, sink: socket.socket, count: int, read_timeout: float) -> N
         empty = True
     finally:
         _give_back_pipe((reader, writer), empty)
+
+
+def limit_unsent(sink: socket.socket) -> None:
+    """At most CLIENT_NOTSENT_LOWAT bytes wait unsent in the client's socket (see above)."""
+    if sink.family in (socket.AF_INET, socket.AF_INET6):  # not on a Unix socket
+        sink.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, CLIENT_NOTSENT_LOWAT)
 
 
 def _take_pipe() -> tuple[int, int]:

@@ -15,19 +15,24 @@ Knobs (also reset by FakeWeb.reset()):
   (the one aniworld's PROVIDER_HEADERS_D sends for it);
 - `sign(resource, ...)` issues a token directly; `expire_tokens()` expires all;
 - fault knobs from server.FakeServer; here they match the resource path, e.g.
-  `cdn.fail_next("hls/ts/360p/seg1.ts", status=403)`.
+  `cdn.fail_next("hls/ts/360p/seg1.ts", status=403)`;
+- `quirks`: playlist quirks of real CDNs to serve (see quirks.py);
+- `redirect_resources(pattern, location)`: resources matching the fnmatch `pattern`
+  answer 302 to `location` (a stream or one segment leading somewhere else).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import secrets
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tests.fakeweb import quirks
 from tests.fakeweb.media import MediaSet
-from tests.fakeweb.server import FakeServer, Request, Response, Traffic, file_response
+from tests.fakeweb.server import FakeServer, Request, Response, Traffic, file_response, redirect
 
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -57,7 +62,12 @@ class FakeCdn(FakeServer):
         self.token_lifetime: float | None = None
         self.bind_user_agent = False
         self.bind_referer = False
+        self.quirks: frozenset[str] = frozenset()
+        self.redirects: list[tuple[str, str]] = []
         self.clear_faults()
+
+    def redirect_resources(self, pattern: str, location: str) -> None:
+        self.redirects.append((pattern, location))
 
     def sign(
         self,
@@ -103,11 +113,22 @@ class FakeCdn(FakeServer):
             return _forbidden("User-Agent does not match the token")
         if token.referer is not None and _norm(request.header("Referer")) != _norm(token.referer):
             return _forbidden("Referer does not match the token")
+        for pattern, location in self.redirects:
+            if fnmatch.fnmatchcase(resource, pattern):
+                return redirect(location)
         if resource.startswith("dood/"):
             resource = "mp4/video.mp4"
+        if self.quirks:
+            found = quirks.resource_for(resource, self.quirks, self.media.root)
+            if isinstance(found, Response):
+                return found
+            resource = found
         path = self.media.path(resource)
         if path is None:
             return Response(404, b"no such file", "text/plain")
+        if self.quirks and path.suffix == ".m3u8":
+            body = quirks.playlist_body(path.read_bytes(), self.quirks)
+            return quirks.playlist_response(request, body, self.quirks)
         return file_response(
             request, path, CONTENT_TYPES.get(path.suffix, "application/octet-stream")
         )

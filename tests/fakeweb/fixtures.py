@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,3 +77,27 @@ def fake_sites(fakeweb: FakeWeb, monkeypatch: pytest.MonkeyPatch) -> FakeWeb:
     )
     monkeypatch.setattr(settings, "CONFIG", config)
     return fakeweb
+
+
+@pytest.fixture(scope="module")
+def fakeweb_worker(
+    tmp_path_factory: pytest.TempPathFactory,
+    django_db_setup: None,
+    django_db_blocker: Any,
+    fakeweb_session: FakeWeb,
+) -> Iterator[None]:
+    """One real Celery worker per test module, pointed at the fake web: probes (default
+    queue) and downloads, unthrottled."""
+    from tests.processes import celery_worker
+
+    with (
+        django_db_blocker.unblock(),
+        celery_worker(
+            tmp_path_factory.mktemp("fakeweb-worker"),
+            queues="default,downloads",
+            concurrency=4,
+            name="fakeweb",
+            env=fakeweb_session.app_env(),
+        ),
+    ):
+        yield
