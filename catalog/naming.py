@@ -61,7 +61,7 @@ _TRANSLITERATIONS = str.maketrans(
     }
 )
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
-# (substrings of a yt-dlp/ffprobe codec name, tag); x26x before the H.26x names.
+# (substrings of an ffprobe codec name or RFC 6381 codec string, tag); x26x before the H.26x names.
 _CODECS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("x265",), "x265"),
     (("x264",), "x264"),

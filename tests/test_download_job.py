@@ -1,4 +1,4 @@
-"""A real Celery worker downloads real media from the fake CDN with yt-dlp."""
+"""A real Celery worker downloads real media from the fake CDN (downloads.download)."""
 
 from __future__ import annotations
 

@@ -86,7 +86,6 @@ def test_scheme_picks_its_proxy_and_all_proxy_is_the_fallback(
     assert proxies.proxy_for_url("http://x.test/a").url == "http://h:1"  # type: ignore[union-attr]
     assert proxies.proxy_for_url("https://x.test/a").url == "socks5h://a:2"  # type: ignore[union-attr]
     assert proxies.proxy_for_url("https://skip.me/a") is None
-    assert proxies.ytdlp_proxy("https://skip.me/a") == ""  # "" keeps yt-dlp off the environment
 
 
 def test_legacy_proxy_variables_give_one_warning_naming_them(

@@ -17,7 +17,7 @@ from tests.netguard import netguard_env
 from tests.processes import REPO
 
 # The tests that import the `aniworld` package and use it against the fake sites:
-# title pages, seasons, every hoster's extractor, downloads with yt-dlp, a captcha.
+# title pages, seasons, every hoster's extractor, downloads, a captcha.
 PACKAGE_TESTS = (
     "tests/test_catalog_sites.py",
     "tests/test_resolve.py",

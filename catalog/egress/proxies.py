@@ -1,6 +1,6 @@
 """Which proxy a connection goes through: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY.
 
-One decision for every client (our HTTP/1.1 client, requests, niquests, yt-dlp), made
+One decision for every client (our HTTP/1.1 client, requests, niquests, libcurl), made
 for the host actually contacted: after a site's base URL replaced the canonical host,
 and again on every redirect hop. The variables are read once in anibridge_site.config
 (the lower-case name wins over the upper-case one, as in curl and requests); an https
@@ -77,14 +77,6 @@ def proxy_for(scheme: str, host: str, port: int) -> Proxy | None:
     if not chosen or bypassed(host, port, cfg.no_proxy):
         return None
     return parse_proxy(chosen)
-
-
-def ytdlp_proxy(url: str) -> str:
-    """yt-dlp's `proxy` option for `url`: the proxy URL, or "" for a direct connection
-    (yt-dlp would otherwise read the environment itself). yt-dlp hands it to ffmpeg
-    through ffmpeg's `http_proxy` variable when it lets ffmpeg download."""
-    proxy = proxy_for_url(url)
-    return proxy.url if proxy is not None else ""
 
 
 def configured_proxies() -> tuple[Proxy, ...]:
