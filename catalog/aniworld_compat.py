@@ -57,6 +57,7 @@ _SLUG = re.compile(r"^[A-Za-z0-9-]+$")
 _lock = threading.Lock()
 _prepared_home: Path | None = None
 _routes: dict[str, str] = {}
+_site_timeout: float | None = None
 _sto_last_error = threading.local()
 
 
@@ -114,12 +115,17 @@ def _detach_package_logger() -> None:
     package_logger.propagate = True
 
 
-def install_routes(aniworld_base_url: str, sto_base_url: str) -> None:
-    """Send the package's aniworld.to and s.to requests to these base URLs.
+def install_routes(
+    aniworld_base_url: str, sto_base_url: str, site_timeout: float | None = None
+) -> None:
+    """Send the package's aniworld.to and s.to requests to these base URLs, each
+    waiting at most `site_timeout` seconds (the package's own are 10-20 s per try).
 
     Idempotent; calling again with other URLs reroutes every session at once."""
+    global _site_timeout
     if _prepared_home is None:
         raise RuntimeError("call prepare_environment() before install_routes()")
+    _site_timeout = site_timeout
     routes = {"aniworld": _base_url(aniworld_base_url), "sto": _base_url(sto_base_url)}
     from aniworld import config
     from aniworld.models.s_to import http as sto_http
@@ -218,7 +224,7 @@ class _RoutingAdapter(BaseAdapter):
             response = self._inner.send(
                 routed,
                 stream=stream,
-                timeout=timeout,
+                timeout=_capped(timeout),
                 verify=verify,
                 cert=cert,
                 proxies=proxies,
@@ -243,6 +249,20 @@ class _RoutingAdapter(BaseAdapter):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def _capped(timeout: Any) -> Any:
+    """`timeout` (seconds, a (connect, read) pair or None) no longer than _site_timeout."""
+    limit = _site_timeout
+    if limit is None:
+        return timeout
+    if timeout is None:
+        return limit
+    if isinstance(timeout, int | float):
+        return min(timeout, limit)
+    if isinstance(timeout, tuple):
+        return tuple(min(t, limit) if isinstance(t, int | float) else limit for t in timeout)
+    return timeout
 
 
 class _RefusingAdapter(BaseAdapter):

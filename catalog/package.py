@@ -41,6 +41,21 @@ class HosterError(ResolveError):
     """One hoster could not give a stream; str() is the one-line reason."""
 
 
+class ChallengePage(HosterError):
+    """The site answered its hoster link with a captcha/Turnstile page, not a redirect."""
+
+
+# What challenge pages (Cloudflare Turnstile, reCAPTCHA, hCaptcha) carry in their HTML.
+_CHALLENGE_MARKERS = (
+    "cf-turnstile",
+    "challenges.cloudflare.com",
+    "g-recaptcha",
+    "h-captcha",
+    "cf-chl-",
+    "<title>just a moment",
+)
+
+
 def ensure_package() -> None:
     """Import the package (once per process) and route it to the configured sites."""
     global _prepared
@@ -50,7 +65,9 @@ def ensure_package() -> None:
             if not _prepared:
                 aniworld_compat.prepare_environment(cfg.data_dir / "aniworld")
                 _prepared = True
-    aniworld_compat.install_routes(cfg.aniworld_base_url, cfg.sto_base_url)
+    aniworld_compat.install_routes(
+        cfg.aniworld_base_url, cfg.sto_base_url, site_timeout=cfg.site_timeout_seconds
+    )
 
 
 def session() -> Any:
@@ -115,9 +132,7 @@ def follow_site_link(link: str) -> str:
         if status not in _REDIRECT_STATUSES:
             if status >= 400:
                 raise HosterError(f"the site's hoster link answered HTTP {status}")
-            raise HosterError(
-                "the site showed a page instead of redirecting to the hoster (captcha?)"
-            )
+            raise HosterError("the site showed a page instead of redirecting to the hoster")
         if not location:
             raise HosterError(f"the site's redirect (HTTP {status}) has no Location")
         target = urljoin(url, location)
@@ -139,6 +154,11 @@ def _redirect_target(url: str) -> tuple[int, str]:
             reason = f"{_host(url)} did not answer the hoster link: {one_line(exc)}"
         else:
             status = int(response.status_code or 0)
+            if status not in _REDIRECT_STATUSES and _is_challenge(response):
+                # Retrying answers the same page; the caller pauses this site's links.
+                raise ChallengePage(
+                    f"the site answered its hoster link with a challenge page (HTTP {status})"
+                )
             if status < 500 and status != 429:
                 return status, str(response.headers.get("Location") or "")
             reason = f"the site's hoster link answered HTTP {status}"
@@ -146,6 +166,14 @@ def _redirect_target(url: str) -> tuple[int, str]:
             log.info("%s (attempt %d of %d); retrying", reason, attempt, attempts)
             time.sleep(min(0.25 * attempt, 1.0))
     raise HosterError(reason)
+
+
+def _is_challenge(response: Any) -> bool:
+    try:
+        head = str(response.text or "")[:16384].lower()
+    except Exception:  # an undecodable body is not a page at all
+        return False
+    return any(marker in head for marker in _CHALLENGE_MARKERS)
 
 
 def _on_site(url: str) -> bool:

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from anibridge_site.redis_client import get_redis
+from catalog import breaker
 from qbshim.table import TABLE
 from strm import cache as strm_cache
 
@@ -17,9 +18,10 @@ pytest_plugins = ["tests.netguard", "tests.fakeweb.fixtures", "tests.resilience.
 @pytest.fixture(autouse=True)
 def fresh_redis() -> Iterator[None]:
     """Each test starts with the process's private Redis empty (queues, cache, presence)
-    and no per-process torrent table (rolled-back test transactions reuse revisions) or
-    remembered STRM resolutions."""
+    and no per-process torrent table (rolled-back test transactions reuse revisions),
+    remembered STRM resolutions or circuit breaker state kept while Redis was down."""
     get_redis().flushall()
     TABLE.clear()
     strm_cache.forget_all()
+    breaker.forget_process_state()
     yield

@@ -59,12 +59,12 @@ class AniworldSite(PackageSite):
                 if f.episode_number is not None
             }
 
-        found = self._read(url, what, read)
-        if not found:
-            try:
+        try:
+            found = self._read(url, what, read)
+            if not found:
                 package.raise_for_page(url, what)
-            except NotOnSite:
-                return {}  # a series without films has no /filme page
+        except NotOnSite:
+            return {}  # a series without films has no /filme page
         return found
 
     def _series(self, url: str) -> Any:

@@ -9,6 +9,7 @@ one more request asks the page's status to tell "not on the site" (cacheable) fr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -42,6 +43,9 @@ class PackageSite:
     def _episode(self, url: str) -> Any:
         raise NotImplementedError
 
+    def film_titles(self, slug: str) -> dict[int, str]:
+        raise NotImplementedError
+
     # -- shared ----------------------------------------------------------------------
 
     def page_url(self, slug: str, season: int | None = None, episode: int | None = None) -> str:
@@ -63,7 +67,22 @@ class PackageSite:
         found = self._read(url, what, read)
         if not found:
             package.raise_for_page(url, what)
+            raise SiteError(f"{what}: the page lists no seasons; the site may have changed")
+        for season, count in found.items():
+            if not count:
+                self._raise_unless_empty(slug, season)
         return dict(sorted(found.items()))
+
+    def _raise_unless_empty(self, slug: str, season: int) -> None:
+        """SiteError when an empty season is a season page that failed to load (the
+        package counts those as empty); a missing page is an empty season."""
+        with contextlib.suppress(NotOnSite):
+            package.raise_for_page(
+                self.page_url(slug, season), episode_label(self.name, slug, season)
+            )
+
+    def film_details(self, slug: str) -> tuple[dict[int, str], int | None]:
+        return self.film_titles(slug), None  # the film pages give no year the package reads
 
     def hoster_links(self, identity: EpisodeIdentity) -> HosterLinks:
         package.ensure_package()

@@ -12,7 +12,10 @@ matching requests, first armed first used; FakeWeb.reset() disarms them:
 - `stall_next(pattern, seconds=..., after_bytes=None)`: wait before the headers,
   or after `after_bytes` bytes of body;
 - `drop_next(pattern, after_bytes=0)`: send the headers (full Content-Length) and
-  `after_bytes` of body, then shut the connection down.
+  `after_bytes` of body, then shut the connection down;
+- `truncate_next(pattern)`: the same after half of the body (a truncated page);
+- `respond_next(pattern, response)`: answer `response` instead (a page of the wrong
+  kind, an empty body, a challenge page).
 A 403/503 from a hoster makes aniworld's VOE extractor try a captcha browser
 (patchright; fails without Chromium) and retry after 2 s: prefer 404/500 there.
 """
@@ -163,6 +166,8 @@ class Fault:
     stall: float = 0.0
     drop: bool = False
     after_bytes: int | None = None
+    truncate: bool = False  # drop after half of the body
+    response: Response | None = None
 
 
 @dataclass(frozen=True)
@@ -306,6 +311,12 @@ class FakeServer:
     def drop_next(self, pattern: str, *, after_bytes: int = 0, count: int = 1) -> None:
         self._arm(Fault(pattern, count, drop=True, after_bytes=after_bytes))
 
+    def truncate_next(self, pattern: str, *, count: int = 1) -> None:
+        self._arm(Fault(pattern, count, drop=True, truncate=True))
+
+    def respond_next(self, pattern: str, response: Response, *, count: int = 1) -> None:
+        self._arm(Fault(pattern, count, response=response))
+
     def clear_faults(self) -> None:
         with self._faults_lock:
             self._faults.clear()
@@ -347,6 +358,8 @@ class FakeServer:
             self._stopping.wait(fault.stall)
         if fault is not None and fault.status is not None:
             response = text_response(f"fault injected: {fault.status}", fault.status)
+        elif fault is not None and fault.response is not None:
+            response = fault.response
         else:
             try:
                 response = self.handle(request)
@@ -367,6 +380,8 @@ class FakeServer:
             if request.method == "HEAD":
                 return
             cut = fault.after_bytes if fault is not None else None
+            if fault is not None and fault.truncate:
+                cut = response.length // 2
             sent = 0
             for chunk in _chunks(response.body):
                 if fault is not None and cut is not None and sent + len(chunk) >= cut:
