@@ -1,4 +1,7 @@
-"""GET /health: is the database, Redis and a worker for every queue there?"""
+"""GET /health: is the database, Redis and a worker for every queue there?
+
+Sites that are skipped while they cool down after failures (catalog.breaker) make the
+status "degraded": searches find less, but AniBridge works, so it stays a 200."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from anibridge_site.redis_client import get_redis
 from anibridge_site.workers import live_workers
+from catalog import breaker
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,19 @@ def _workers(redis_ok: bool) -> dict[str, Any]:
     return result
 
 
+def _circuits() -> dict[str, Any]:
+    """Every circuit with recent failures: open ones are skipped until `retry_in_seconds`."""
+    return {
+        state.name: {
+            "open": state.is_open,
+            "retry_in_seconds": round(state.retry_in),
+            "failures": state.failures,
+            "last_failure": state.reason,
+        }
+        for state in breaker.states()
+    }
+
+
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
     database = _database()
@@ -60,7 +77,10 @@ def health(request: HttpRequest) -> JsonResponse:
     workers = _workers(redis["ok"])
     parts = {"database": database, "redis": redis, "workers": workers}
     down = [name for name, part in parts.items() if not part["ok"]]
-    body = {"status": "ok" if not down else "down", "down": down, **parts}
+    circuits = _circuits()
+    degraded = [name for name, circuit in circuits.items() if circuit["open"]]
+    status = "down" if down else ("degraded" if degraded else "ok")
+    body = {"status": status, "down": down, **parts, "degraded": degraded, "circuits": circuits}
     if down:
         log.warning("health: %s down", ", ".join(down))
     return JsonResponse(body, status=200 if not down else 503)

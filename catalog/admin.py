@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from catalog import breaker
 from catalog.models import EpisodeAvailability
 
 
@@ -29,6 +32,13 @@ class EpisodeAvailabilityAdmin(admin.ModelAdmin):
     date_hierarchy = "checked_at"
     actions = ("forget",)
     readonly_fields = [f.name for f in EpisodeAvailability._meta.fields]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The sites' circuit breakers, above the probe results (our change_list.html).
+        context = {**(extra_context or {}), "circuits": breaker.states()}
+        return super().changelist_view(request, extra_context=context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -119,7 +119,8 @@ def install_routes(
     aniworld_base_url: str, sto_base_url: str, site_timeout: float | None = None
 ) -> None:
     """Send the package's aniworld.to and s.to requests to these base URLs, each
-    waiting at most `site_timeout` seconds (the package's own are 10-20 s per try).
+    waiting at most `site_timeout` seconds (the package's own are 10-20 s per try);
+    requests that name no timeout (hoster extractors) wait as long.
 
     Idempotent; calling again with other URLs reroutes every session at once."""
     global _site_timeout
@@ -135,6 +136,7 @@ def install_routes(
         # Replaced, not mutated: adapters in other threads read it without the lock.
         _routes = routes
         _route_session(config.GLOBAL_SESSION)
+        config.GLOBAL_SESSION.timeout = site_timeout
         if not getattr(sto_http._session, "_anibridge_routed", False):
             sto_http._session = _routed_session_factory(sto_http._session)
 

@@ -36,6 +36,7 @@ from catalog.titles import Match, TitleEntry, TitleIndex, parse_query
 __all__ = [
     "MovieMatch",
     "SeriesMatch",
+    "film_in_index",
     "find_movie",
     "find_series",
     "find_series_by_tvdb",
@@ -183,13 +184,30 @@ def find_movie(query: str, year: int | None = None) -> MovieMatch | None:
     return found
 
 
-def _aniworld_film(query: str, name: str) -> MovieMatch | None:
-    """The best AniWorld film of the series the query starts with, if close enough."""
-    candidates = [
+def film_in_index(query: str, year: int | None = None) -> bool:
+    """Whether the title index has an entry the film query may be: when `find_movie`
+    found nothing anyway, a site failed or the film is not there, and refreshing the
+    index would not help."""
+    sites = settings.CONFIG.catalog_sites
+    year = year or parse_query(query).year
+    return bool(
+        (ANIWORLD in sites and _film_series(query))
+        or (MEGAKINO in sites and _megakino_entry(query, year) is not None)
+    )
+
+
+def _film_series(query: str) -> list[Match]:
+    """The AniWorld series a film query may belong to (it starts with their name)."""
+    return [
         m
         for m in title_index().candidates(query, limit=10)
         if m.site == ANIWORLD and m.score >= FILM_SERIES_MIN_SCORE
     ][:FILM_SERIES_CANDIDATES]
+
+
+def _aniworld_film(query: str, name: str) -> MovieMatch | None:
+    """The best AniWorld film of the series the query starts with, if close enough."""
+    candidates = _film_series(query)
     best: MovieMatch | None = None
     for series in candidates:
         try:
@@ -206,10 +224,14 @@ def _aniworld_film(query: str, name: str) -> MovieMatch | None:
     return best
 
 
-def _megakino_film(query: str, year: int | None) -> MovieMatch | None:
+def _megakino_entry(query: str, year: int | None) -> Match | None:
     # The year as a qualifier: the resolver rules out entries from another year.
     wanted = f"{query} ({year})" if year and parse_query(query).year is None else query
-    found = title_index().match(wanted, [MEGAKINO])
+    return title_index().match(wanted, [MEGAKINO])
+
+
+def _megakino_film(query: str, year: int | None) -> MovieMatch | None:
+    found = _megakino_entry(query, year)
     if found is None:
         return None
     try:

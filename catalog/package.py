@@ -32,9 +32,15 @@ _prepared = False
 # A site link may bounce within the site before it lands on the hoster.
 MAX_REDIRECT_HOPS = 5
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
-# VOE's extractor retries with 2 s, then 4 s of sleep; the next hoster is a better
-# retry than waiting, so it gets one second chance only.
-_EXTRACTOR_OPTIONS: dict[str, dict[str, Any]] = {"voe": {"max_retries": 2}}
+
+
+def _extractor_options(provider: str) -> dict[str, Any]:
+    if provider.lower() == "voe":
+        # VOE's extractor retries with 2 s, then 4 s of sleep; the next hoster is a
+        # better retry than waiting, so it gets one second chance only. It sets its own
+        # timeout (30 s); the other extractors use the session's (see install_routes).
+        return {"max_retries": 2, "timeout": settings.CONFIG.site_timeout_seconds}
+    return {}
 
 
 class HosterError(ResolveError):
@@ -200,7 +206,7 @@ def extract_stream(provider: str, embed_url: str, site: str) -> ResolvedStream:
     if extractor is None:
         raise HosterError("not supported")
     try:
-        url = extractor(embed_url, **_EXTRACTOR_OPTIONS.get(provider.lower(), {}))
+        url = extractor(embed_url, **_extractor_options(provider))
     except Exception as exc:
         raise HosterError(one_line(exc)) from None
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):

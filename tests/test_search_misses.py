@@ -32,7 +32,7 @@ ALPHABET = "/animes-alphabet"
 ISSUE_SEARCHES = {
     "unknown title": {"t": "tvsearch", "q": "Nonexistent Show"},
     "short word": {"t": "search", "q": "kagami"},
-    "unicode": {"t": "tvsearch", "q": "進撃の巨人 – Ünïcødé"},
+    "unicode": {"t": "tvsearch", "q": "進撃の巨人 \u2013 Ünïcødé"},
     "limit=0": {"t": "tvsearch", "q": "Nonexistent Show", "limit": "0"},
     "season=00&ep=0": {"t": "tvsearch", "q": "Nonexistent Show", "season": "00", "ep": "0"},
     "tvdbid newer than the index": {"t": "tvsearch", "tvdbid": str(LATE_TVDB)},
@@ -75,8 +75,7 @@ def _feed(client: Client, params: dict[str, str]) -> ET.Element:
 
 def _slugs(root: ET.Element) -> set[str]:
     return {
-        parse_magnet(enclosure.get("url", "")).identity.slug
-        for enclosure in root.iter("enclosure")
+        parse_magnet(enclosure.get("url", "")).identity.slug for enclosure in root.iter("enclosure")
     }
 
 
@@ -140,9 +139,7 @@ def test_a_refresh_slower_than_the_deadline_answers_on_the_next_search(
     assert sites.counts.count("aniworld", ALPHABET) == 2  # cold start + one refresh
 
 
-def test_misses_refresh_a_site_at_most_once_per_interval(
-    client: Client, sites: FakeWeb
-) -> None:
+def test_misses_refresh_a_site_at_most_once_per_interval(client: Client, sites: FakeWeb) -> None:
     _cached_index()
     sites.counts.reset()
     for query in ("Nonexistent Show", "Another Unknown Show", "Paper Comets"):

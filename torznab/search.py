@@ -440,7 +440,11 @@ def _movie_items(query: Query, deadline: float) -> list[Item]:
     if not q:
         return []  # Radarr's id-only request: no title to search by without TMDB
     match = lookup.find_movie(q, year)
-    if match is None and lookup.refreshed_after_miss(deadline, films=True):
+    if (
+        match is None
+        and not lookup.film_in_index(q, year)
+        and lookup.refreshed_after_miss(deadline, films=True)
+    ):
         match = lookup.find_movie(q, year)
     if match is None:
         return []

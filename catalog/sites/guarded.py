@@ -17,7 +17,7 @@ from django.conf import settings
 from catalog import breaker
 from catalog.identity import EpisodeIdentity
 from catalog.package import ChallengePage
-from catalog.sites.base import HosterLinks, Site, SiteError, TitleEntry
+from catalog.sites.base import HosterLinks, NotOnSite, Site, SiteError, TitleEntry
 from catalog.streams import ResolvedStream
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,10 @@ class GuardedSite:
 
     def title_entries(self) -> list[TitleEntry]:
         with breaker.guard(self.name):
-            entries = self.site.title_entries()
+            try:
+                entries = self.site.title_entries()
+            except NotOnSite as exc:
+                raise SiteError(f"{exc}; check the site's index URL setting") from None
             if not entries:
                 # An empty index page is a changed layout or a challenge page, not a
                 # site without titles; storing it would blank the index.

@@ -14,6 +14,7 @@ matching requests, first armed first used; FakeWeb.reset() disarms them:
 - `drop_next(pattern, after_bytes=0)`: send the headers (full Content-Length) and
   `after_bytes` of body, then shut the connection down;
 - `truncate_next(pattern)`: the same after half of the body (a truncated page);
+- `reset_next(pattern)`: reset the connection (TCP RST) instead of answering;
 - `respond_next(pattern, response)`: answer `response` instead (a page of the wrong
   kind, an empty body, a challenge page).
 A 403/503 from a hoster makes aniworld's VOE extractor try a captcha browser
@@ -28,12 +29,14 @@ import fnmatch
 import hashlib
 import json
 import socket
+import struct
 import sys
 import threading
 import traceback
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -91,7 +94,9 @@ def json_response(value: Any, status: int = 200) -> Response:
 
 
 def redirect(location: str, status: int = 302) -> Response:
-    return Response(status, b"", "text/plain", {"Location": location})
+    # With a body, as most servers send one: a cut-off redirect is then a fault too.
+    body = f'<html><body><a href="{escape(location)}">Found</a></body></html>'.encode()
+    return Response(status, body, "text/html; charset=utf-8", {"Location": location})
 
 
 def not_found(what: str = "not found") -> Response:
@@ -167,6 +172,7 @@ class Fault:
     drop: bool = False
     after_bytes: int | None = None
     truncate: bool = False  # drop after half of the body
+    reset: bool = False  # RST instead of an answer
     response: Response | None = None
 
 
@@ -314,6 +320,9 @@ class FakeServer:
     def truncate_next(self, pattern: str, *, count: int = 1) -> None:
         self._arm(Fault(pattern, count, drop=True, truncate=True))
 
+    def reset_next(self, pattern: str, *, count: int = 1) -> None:
+        self._arm(Fault(pattern, count, reset=True))
+
     def respond_next(self, pattern: str, response: Response, *, count: int = 1) -> None:
         self._arm(Fault(pattern, count, response=response))
 
@@ -356,6 +365,9 @@ class FakeServer:
         fault = self._take_fault(self.fault_key(parts.path))
         if fault is not None and fault.stall and fault.after_bytes is None:
             self._stopping.wait(fault.stall)
+        if fault is not None and fault.reset:
+            _reset(handler)
+            return
         if fault is not None and fault.status is not None:
             response = text_response(f"fault injected: {fault.status}", fault.status)
         elif fault is not None and fault.response is not None:
@@ -416,6 +428,14 @@ def _chunks(body: bytes | FileBody) -> Iterator[bytes]:
                 return
             left -= len(chunk)
             yield chunk
+
+
+def _reset(handler: _Handler) -> None:
+    """Close the connection with a TCP RST (linger 0): the client sees a reset."""
+    handler.close_connection = True
+    with contextlib.suppress(OSError):
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
 
 
 def _abort(handler: _Handler) -> None:
