@@ -69,13 +69,12 @@ local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local threshold = tonumber(ARGV[2])
 local failures = redis.call('HINCRBY', key, 'failures', 1)
-redis.call('HSET', key, 'reason', ARGV[4], 'failed_at', ARGV[1])
+redis.call('HSET', key, 'reason', ARGV[4])
 local opened = 0
 if failures >= threshold then
   local open_until = tonumber(redis.call('HGET', key, 'open_until') or '0')
   if open_until <= now then
-    redis.call('HSET', key, 'open_until', now + tonumber(ARGV[3]), 'opened_at', ARGV[1],
-      'failures', threshold - 1)
+    redis.call('HSET', key, 'open_until', now + tonumber(ARGV[3]), 'failures', threshold - 1)
     opened = 1
   end
 end
@@ -100,9 +99,7 @@ class CircuitState:
     name: str
     failures: int = 0  # in a row, or one short of the threshold while open
     open_until: float = 0.0  # epoch seconds; 0 = never opened
-    opened_at: float = 0.0
     reason: str = ""  # the last failure, one line
-    failed_at: float = 0.0
 
     @property
     def is_open(self) -> bool:
@@ -136,26 +133,25 @@ class _LocalStore:
         now = time.time()
         with self._lock:
             old = self._states.get(name, CircuitState(name))
-            new = CircuitState(
-                name, old.failures + 1, old.open_until, old.opened_at, reason, failed_at=now
-            )
-            opened = new.failures >= threshold and old.open_until <= now
+            opened = old.failures + 1 >= threshold and old.open_until <= now
             if opened:
-                new = CircuitState(name, threshold - 1, now + cooldown, now, reason, now)
+                new = CircuitState(name, threshold - 1, now + cooldown, reason)
+            else:
+                new = CircuitState(name, old.failures + 1, old.open_until, reason)
             self._states[name] = new
             return opened
 
     def trip(self, name: str, reason: str, seconds: float, threshold: int) -> None:
-        now = time.time()
         with self._lock:
-            self._states[name] = CircuitState(name, threshold - 1, now + seconds, now, reason, now)
+            self._states[name] = CircuitState(name, threshold - 1, time.time() + seconds, reason)
 
-    def delete(self, name: str | None) -> None:
+    def delete(self, name: str) -> None:
         with self._lock:
-            if name is None:
-                self._states.clear()
-            else:
-                self._states.pop(name, None)
+            self._states.pop(name, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
 
 
 _local = _LocalStore()
@@ -193,9 +189,7 @@ def _from_hash(name: str, raw: dict[bytes, bytes]) -> CircuitState:
         name=name,
         failures=int(number("failures")),
         open_until=number("open_until"),
-        opened_at=number("opened_at"),
         reason=raw.get(b"reason", b"").decode(errors="replace"),
-        failed_at=number("failed_at"),
     )
 
 
@@ -240,13 +234,7 @@ def failed(name: str, reason: str) -> bool:
     if opened is None:
         opened = _local.failed(name, reason, threshold, cooldown)
     if opened:
-        log.warning(
-            "%s failed %d times in a row (last: %s); skipping it for %.0f s",
-            name,
-            threshold,
-            reason,
-            cooldown,
-        )
+        log.warning("%s keeps failing (last: %s); skipping it for %.0f s", name, reason, cooldown)
     return opened
 
 
@@ -262,13 +250,7 @@ def trip(name: str, reason: str, seconds: float) -> None:
     client = _redis()
     if client is not None:
         try:
-            fields = {
-                "failures": _threshold() - 1,
-                "open_until": now + seconds,
-                "opened_at": now,
-                "reason": reason,
-                "failed_at": now,
-            }
+            fields = {"failures": _threshold() - 1, "open_until": now + seconds, "reason": reason}
             with client.pipeline() as pipe:
                 pipe.hset(_key(name), mapping=fields)
                 pipe.expire(_key(name), int(seconds + FORGET_SECONDS))
@@ -279,16 +261,14 @@ def trip(name: str, reason: str, seconds: float) -> None:
     _local.trip(name, reason, seconds, _threshold())
 
 
-def reset(name: str | None = None) -> None:
-    """Close one circuit (or all): forget its failures."""
+def reset(name: str) -> None:
+    """Close the circuit: forget its failures."""
     _local.delete(name)
     client = _redis()
     if client is None:
         return
     try:
-        keys = [_key(name)] if name else list(client.scan_iter(match=_PREFIX + "*", count=100))
-        if keys:
-            client.delete(*keys)
+        client.delete(_key(name))
     except RedisError as exc:
         _redis_failed(exc)
 
@@ -317,7 +297,7 @@ def states() -> list[CircuitState]:
 def forget_process_state() -> None:
     """Drop what this process kept while Redis was down (tests; a process starting over)."""
     global _redis_down_until
-    _local.delete(None)
+    _local.clear()
     _redis_down_until = 0.0
 
 
