@@ -296,26 +296,29 @@ def refresh_on_miss(sites: Sequence[str]) -> dict[str, str | None]:
 
 
 def wait_for_refresh(pending: Mapping[str, str | None], deadline: float) -> bool:
-    """Wait until one of the `pending` sites (refresh_on_miss) has a new cached index:
-    True; False when their refreshes ended without one or at `deadline` (monotonic)."""
+    """Wait until the refreshes of the `pending` sites (refresh_on_miss) ended, or until
+    `deadline` (monotonic); True when at least one stored a new index."""
+    waiting = dict(pending)
+    arrived = False
     try:
         redis = get_redis()
         while True:
-            metas = _cached_metas(list(pending))
-            if any(
-                (meta := metas.get(site)) is not None and meta.version != before
-                for site, before in pending.items()
-            ):
-                return True
-            if not any(redis.exists(_queued_name(site)) for site in pending):
-                return False  # the refreshes failed or found another fetch under way
+            for site, before in list(waiting.items()):
+                if redis.exists(_queued_name(site)):
+                    continue
+                # Ended: read the version after the marker (the task stores it first).
+                meta = cached_meta(site)
+                arrived = arrived or (meta is not None and meta.version != before)
+                del waiting[site]
+            if not waiting:
+                return arrived
             if time.monotonic() + REFRESH_POLL_SECONDS > deadline:
-                log.info("title index: refresh of %s not done by the deadline", ", ".join(pending))
-                return False
+                log.info("title index: refresh of %s not done by the deadline", ", ".join(waiting))
+                return arrived
             time.sleep(REFRESH_POLL_SECONDS)  # cooperative under the gevent workers
     except RedisError as exc:
         log.info("title index: stopped waiting for a refresh, Redis unavailable (%s)", exc)
-        return False
+        return arrived
 
 
 def stale_sites() -> list[str]:

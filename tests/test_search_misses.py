@@ -9,6 +9,7 @@ against the fake web with a real Celery worker (probes, index refreshes):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from catalog import index
@@ -147,3 +149,18 @@ def test_misses_refresh_a_site_at_most_once_per_interval(client: Client, sites: 
     assert sites.counts.count("aniworld", ALPHABET) == 1
     assert sites.counts.count("sto", "/serien") == 1
     assert sites.counts.count("megakino", "/sitemap.xml") == 1
+
+
+def test_no_refresh_on_a_miss_when_turned_off(
+    client: Client, sites: FakeWeb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        settings,
+        "CONFIG",
+        dataclasses.replace(settings.CONFIG, titles_refresh_on_miss_minutes=0.0),
+    )
+    _cached_index()
+    sites.publish("paper-comets")
+    sites.counts.reset()
+    assert _slugs(_feed(client, {"t": "tvsearch", "q": "Paper Comets"})) == set()
+    assert sites.counts.count("aniworld", ALPHABET) == 0
