@@ -94,14 +94,18 @@ def availability_by_deadline(
 ) -> dict[EpisodeIdentity, Known]:
     """Cached results at once; the rest probed by workers until the deadline."""
     found = _known(identities)
-    paused = _paused({i.site for i in identities})
+    missing = [i for i in identities if i not in found]
+    aged = _aged_negatives(found)
+    if not missing and not aged:
+        return found  # all cached: no probe to queue, nothing to ask Redis
+    paused = _paused({i.site for i in (*missing, *aged)})
     if paused:
         log.info("torznab: %s cooling down; answering from the cache", ", ".join(sorted(paused)))
-    missing = [i for i in identities if i not in found and i.site not in paused]
+        missing = [i for i in missing if i.site not in paused]
     try:
         for identity in missing:
             enqueue_probe(identity)
-        for identity in _aged_negatives(found):
+        for identity in aged:
             if identity.site not in paused:
                 enqueue_probe(identity)  # answered as unavailable now, probed for next time
     except (RedisError, OperationalError) as exc:
