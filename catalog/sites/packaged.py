@@ -74,14 +74,14 @@ class PackageSite:
 
     def _raise_unless_empty(self, slug: str, season: int) -> None:
         """SiteError when a season the series page lists came out empty because its page
-        failed to load (the package counts those as empty); else it is empty, as the
-        site says, but worth a word: it may also be a page of another kind."""
+        failed to load (the package counts those as empty). A missing page is an empty
+        season, as the site says; a page without episodes is worth a word."""
         what = episode_label(self.name, slug, season)
-        status = package.page_status(self.page_url(slug, season))
-        if status >= 400 and status not in (404, 410):
-            raise SiteError(f"{what}: the site answered HTTP {status}; try again later")
-        if status < 400:
-            log.warning("%s: the series page lists it, but its page shows no episodes", what)
+        try:
+            package.raise_for_page(self.page_url(slug, season), what)
+        except NotOnSite:
+            return
+        log.warning("%s: the series page lists it, but its page shows no episodes", what)
 
     def film_details(self, slug: str) -> tuple[dict[int, str], int | None]:
         return self.film_titles(slug), None  # the film pages give no year the package reads
