@@ -276,6 +276,8 @@ def test_every_fault_of_a_call_degrades_the_search_and_fails_the_job_readably(
     assert failures == {}
     call = CALLS[name]
     job = "fails with a one-line reason" if call.on_job_path else "completes"
+    if call.unharmed_by:
+        job += f" ({', '.join(call.unharmed_by)}: unharmed, it completes)"
     where = "the search makes it" if call.in_web else "the workers' probes make it"
     record(
         f"site faults: {name}",
