@@ -83,10 +83,15 @@ class Config:
     megakino_base_url: str
     megakino_titles_refresh_hours: float
     skyhook_base_url: str
+    site_timeout_seconds: float
+    titles_refresh_on_miss_minutes: float
+    site_breaker_failures: int
+    site_breaker_cooldown_seconds: float
     # Hosters
     provider_order: tuple[str, ...]
     provider_redirect_timeout_seconds: float
     provider_redirect_retries: int
+    provider_challenge_backoff_seconds: float
     # Downloads
     max_concurrency: int
     download_rate_limit_bytes_per_sec: int
@@ -437,11 +442,16 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         megakino_base_url=r.url("MEGAKINO_BASE_URL", "https://megakino1.to"),
         megakino_titles_refresh_hours=r.number("MEGAKINO_TITLES_REFRESH_HOURS", 12.0),
         skyhook_base_url=r.url("SKYHOOK_BASE_URL", "https://skyhook.sonarr.tv"),
+        site_timeout_seconds=r.number("SITE_TIMEOUT_SECONDS", 20.0, minimum=0.1),
+        titles_refresh_on_miss_minutes=r.number("TITLES_REFRESH_ON_MISS_MINUTES", 10.0),
+        site_breaker_failures=r.integer("SITE_BREAKER_FAILURES", 5, minimum=1, maximum=1000),
+        site_breaker_cooldown_seconds=r.number("SITE_BREAKER_COOLDOWN_SECONDS", 120.0, minimum=1.0),
         provider_order=r.items("PROVIDER_ORDER", DEFAULT_PROVIDER_ORDER),
         provider_redirect_timeout_seconds=r.number(
             "PROVIDER_REDIRECT_TIMEOUT_SECONDS", 10.0, minimum=0.1
         ),
         provider_redirect_retries=r.integer("PROVIDER_REDIRECT_RETRIES", 2, maximum=10),
+        provider_challenge_backoff_seconds=r.number("PROVIDER_CHALLENGE_BACKOFF_SECONDS", 300.0),
         max_concurrency=r.integer("MAX_CONCURRENCY", 3, minimum=1, maximum=64),
         download_rate_limit_bytes_per_sec=r.integer("DOWNLOAD_RATE_LIMIT_BYTES_PER_SEC", 0),
         delete_files_on_torrent_delete=r.flag("DELETE_FILES_ON_TORRENT_DELETE", True),

@@ -1,5 +1,8 @@
-"""GET /health: is the database, Redis and a worker for every queue there? And how much
-room is left in DOWNLOAD_DIR (little room: "degraded", still 200)."""
+"""GET /health: is the database, Redis and a worker for every queue there?
+
+"degraded" (still a 200: AniBridge works, but finds or fetches less) when sites are
+skipped while they cool down after failures (catalog.breaker) or DOWNLOAD_DIR is
+nearly full."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from anibridge_site import supervisor
 from anibridge_site.redis_client import get_redis
 from anibridge_site.version import VERSION
 from anibridge_site.workers import live_workers
+from catalog import breaker
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,19 @@ def _download_dir() -> dict[str, Any]:
     return result
 
 
+def _circuits() -> dict[str, Any]:
+    """Every circuit with recent failures: open ones are skipped until `retry_in_seconds`."""
+    return {
+        state.name: {
+            "open": state.is_open,
+            "retry_in_seconds": round(state.retry_in),
+            "failures": state.failures,
+            "last_failure": state.reason,
+        }
+        for state in breaker.states()
+    }
+
+
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
     database = _database()
@@ -106,9 +123,13 @@ def health(request: HttpRequest) -> JsonResponse:
     download_dir = _download_dir()
     parts = {"database": database, "redis": redis, "workers": workers}
     down = [name for name, part in parts.items() if not part["ok"]]
-    status = "down" if down else "degraded" if download_dir["low"] else "ok"
+    circuits = _circuits()
+    degraded = [name for name, circuit in circuits.items() if circuit["open"]]
+    if download_dir["low"]:
+        degraded.append("download_dir")
+    status = "down" if down else ("degraded" if degraded else "ok")
     body = {"status": status, "down": down, "version": VERSION, **parts}
-    body["download_dir"] = download_dir
+    body |= {"degraded": degraded, "circuits": circuits, "download_dir": download_dir}
     body["egress"] = _egress(database["ok"])
     processes = _supervised()
     if processes is not None:

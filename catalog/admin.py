@@ -4,11 +4,11 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from catalog import public_ip, watching
+from catalog import breaker, public_ip, watching
 from catalog.models import EgressAddress, EpisodeAvailability, FirstSeen, WatchedSeries
 from catalog.tasks import enqueue_check
 
@@ -35,6 +35,13 @@ class EpisodeAvailabilityAdmin(admin.ModelAdmin):
     date_hierarchy = "checked_at"
     actions = ("forget",)
     readonly_fields = [f.name for f in EpisodeAvailability._meta.fields]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The sites' circuit breakers, above the probe results (our change_list.html).
+        context = {**(extra_context or {}), "circuits": breaker.states()}
+        return super().changelist_view(request, extra_context=context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

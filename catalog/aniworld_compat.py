@@ -75,6 +75,7 @@ _SLUG = re.compile(r"^[A-Za-z0-9-]+$")
 _lock = threading.Lock()
 _prepared_home: Path | None = None
 _routes: dict[str, str] = {}
+_site_timeout: float | None = None
 _sto_last_error = threading.local()
 
 
@@ -133,12 +134,18 @@ def _detach_package_logger() -> None:
     package_logger.propagate = True
 
 
-def install_routes(aniworld_base_url: str, sto_base_url: str) -> None:
-    """Send the package's aniworld.to and s.to requests to these base URLs.
+def install_routes(
+    aniworld_base_url: str, sto_base_url: str, site_timeout: float | None = None
+) -> None:
+    """Send the package's aniworld.to and s.to requests to these base URLs, each
+    waiting at most `site_timeout` seconds (the package's own are 10-20 s per try);
+    requests that name no timeout (hoster extractors) wait as long.
 
     Idempotent; calling again with other URLs reroutes every session at once."""
+    global _site_timeout
     if _prepared_home is None:
         raise RuntimeError("call prepare_environment() before install_routes()")
+    _site_timeout = site_timeout
     routes = {"aniworld": _base_url(aniworld_base_url), "sto": _base_url(sto_base_url)}
     from aniworld import config
     from aniworld.models.s_to import http as sto_http
@@ -148,6 +155,7 @@ def install_routes(aniworld_base_url: str, sto_base_url: str) -> None:
         # Replaced, not mutated: adapters in other threads read it without the lock.
         _routes = routes
         _route_session(config.GLOBAL_SESSION)
+        config.GLOBAL_SESSION.timeout = site_timeout
         if not getattr(sto_http._session, "_anibridge_routed", False):
             sto_http._session = _routed_session_factory(sto_http._session)
         _route_bypassing_extractors()
@@ -296,7 +304,7 @@ class _RoutingAdapter(BaseAdapter):
             response = self._inner.for_url(str(routed.url)).send(
                 routed,
                 stream=stream,
-                timeout=timeout,
+                timeout=_capped(timeout),
                 verify=verify,
                 cert=cert,
                 proxies={},
@@ -321,6 +329,20 @@ class _RoutingAdapter(BaseAdapter):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def _capped(timeout: Any) -> Any:
+    """`timeout` (seconds, a (connect, read) pair or None) no longer than _site_timeout."""
+    limit = _site_timeout
+    if limit is None:
+        return timeout
+    if timeout is None:
+        return limit
+    if isinstance(timeout, int | float):
+        return min(timeout, limit)
+    if isinstance(timeout, tuple):
+        return tuple(min(t, limit) if isinstance(t, int | float) else limit for t in timeout)
+    return timeout
 
 
 class _RefusingAdapter(BaseAdapter):

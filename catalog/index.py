@@ -11,6 +11,11 @@ Every process keeps one `TitleIndex` over all enabled sites, built from the cach
 entries and rebuilt when a site's cached version changes (~2 s for 20k titles), so a
 request costs one Redis round trip for the versions. Without Redis, the process index
 keeps serving; a process that has none fetches the sites directly.
+
+A search the index misses may be for a series the site added today: `refresh_on_miss`
+queues a forced refresh of the sites searched, at most once per
+TITLES_REFRESH_ON_MISS_MINUTES per site across all processes, and `wait_for_refresh`
+lets the search wait for it until its deadline.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from django.core.cache import cache
 from redis.exceptions import LockError, RedisError
 
 from anibridge_site.redis_client import get_redis
-from catalog import snapshot
+from catalog import breaker, snapshot
+from catalog.sites.base import SiteError
 from catalog.titles import TitleEntry, TitleIndex
 
 __all__ = [
@@ -40,9 +46,11 @@ __all__ = [
     "is_stale",
     "refresh_done",
     "refresh_hours",
+    "refresh_on_miss",
     "refresh_site",
     "stale_sites",
     "title_index",
+    "wait_for_refresh",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,8 @@ COLD_START_WAIT_SECONDS = 60
 REFRESH_QUEUED_SECONDS = 15 * 60
 # After a failed cold start, requests skip the site this long instead of each retrying.
 FAILED_FETCH_BACKOFF_SECONDS = 60
+# How often a search waiting for a refresh looks at the cached version.
+REFRESH_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,10 @@ def _lock_name(site: str) -> str:
 
 def _queued_name(site: str) -> str:
     return f"anibridge:catalog:titles:{site}:queued"
+
+
+def _miss_name(site: str) -> str:
+    return f"anibridge:catalog:titles:{site}:refreshed-on-miss"
 
 
 # -- staleness --------------------------------------------------------------------------
@@ -155,14 +169,12 @@ def _store(site: str, rows: list[_Row]) -> IndexMeta:
 def _fetch_rows(site: str) -> list[_Row]:
     """The site's title index from the site itself (network)."""
     started = time.monotonic()
+    # The site refuses an empty index (a changed layout, a challenge page): storing
+    # it would blank the index until the next refresh.
     rows: list[_Row] = [
         (e.slug, e.title, tuple(e.alternatives), getattr(e, "year", None))
         for e in snapshot.title_entries(site)  # live, or ANIWORLD/STO_ALPHABET_HTML
     ]
-    if not rows:
-        # An empty alphabet page is a changed layout or a challenge page, not a site
-        # without titles; storing it would blank the index until the next refresh.
-        raise ValueError(f"{site} listed no titles; its index page may have changed")
     log.info(
         "title index %s: fetched %d titles in %.1fs", site, len(rows), time.monotonic() - started
     )
@@ -207,8 +219,12 @@ def _cold_start(site: str) -> IndexMeta | None:
     except RedisError:
         raise
     except Exception as exc:
-        # A search must answer even when one site is down; say so and back off.
-        log.warning("title index %s: cold start failed: %s", site, _one_line(exc))
+        # A search must answer even when one site is down (the breaker logged why);
+        # anything else is a bug of ours, logged with its traceback.
+        if isinstance(exc, SiteError):
+            log.info("title index %s: cold start failed, searching without it: %s", site, exc)
+        else:
+            log.exception("title index %s: cold start failed", site)
         cache.set(_failed_key(site), True, FAILED_FETCH_BACKOFF_SECONDS)
         return None
     finally:
@@ -230,14 +246,14 @@ def _one_line(exc: BaseException) -> str:
 # -- background refresh -----------------------------------------------------------------
 
 
-def enqueue_refresh(site: str) -> bool:
-    """Queue `refresh_title_index(site)` unless one is queued already; True if queued."""
+def enqueue_refresh(site: str, *, force: bool = False) -> bool:
+    """Queue `refresh_title_index(site, force)` unless one is queued already; True if queued."""
     if not get_redis().set(_queued_name(site), "1", nx=True, ex=REFRESH_QUEUED_SECONDS):
         return False
     from catalog.tasks import refresh_title_index  # the task module imports this one
 
     try:
-        refresh_title_index.delay(site)
+        refresh_title_index.delay(site, force)
     except Exception as exc:
         get_redis().delete(_queued_name(site))
         log.warning("title index %s: could not queue a refresh: %s", site, _one_line(exc))
@@ -249,6 +265,59 @@ def enqueue_refresh(site: str) -> bool:
 def refresh_done(site: str) -> None:
     """Allow the next refresh of `site` to be queued."""
     get_redis().delete(_queued_name(site))
+
+
+def refresh_on_miss(sites: Sequence[str]) -> dict[str, str | None]:
+    """Refresh the indexes of `sites` after a search missed them (see the module doc).
+
+    Returns site -> the cached version before, for the sites whose refresh is now
+    under way; {} when every site was refreshed on a miss recently, is cooling down
+    (catalog.breaker) or Redis is unavailable."""
+    seconds = settings.CONFIG.titles_refresh_on_miss_minutes * 60
+    if seconds <= 0:
+        return {}
+    pending: dict[str, str | None] = {}
+    try:
+        redis = get_redis()
+        for site in sites:
+            if breaker.state(site).is_open:
+                continue
+            if not redis.set(_miss_name(site), "1", nx=True, ex=max(1, int(seconds))):
+                continue
+            meta = cached_meta(site)
+            # A refresh already queued (the index went stale) serves as well.
+            if enqueue_refresh(site, force=True) or redis.exists(_queued_name(site)):
+                log.info("title index %s: a search missed it; refreshing it now", site)
+                pending[site] = meta.version if meta else None
+    except RedisError as exc:
+        log.info("title index: no refresh after a miss, Redis unavailable (%s)", exc)
+    return pending
+
+
+def wait_for_refresh(pending: Mapping[str, str | None], deadline: float) -> bool:
+    """Wait until the refreshes of the `pending` sites (refresh_on_miss) ended, or until
+    `deadline` (monotonic); True when at least one stored a new index."""
+    waiting = dict(pending)
+    arrived = False
+    try:
+        redis = get_redis()
+        while True:
+            for site, before in list(waiting.items()):
+                if redis.exists(_queued_name(site)):
+                    continue
+                # Ended: read the version after the marker (the task stores it first).
+                meta = cached_meta(site)
+                arrived = arrived or (meta is not None and meta.version != before)
+                del waiting[site]
+            if not waiting:
+                return arrived
+            if time.monotonic() + REFRESH_POLL_SECONDS > deadline:
+                log.info("title index: refresh of %s not done by the deadline", ", ".join(waiting))
+                return arrived
+            time.sleep(REFRESH_POLL_SECONDS)  # cooperative under the gevent workers
+    except RedisError as exc:
+        log.info("title index: stopped waiting for a refresh, Redis unavailable (%s)", exc)
+        return arrived
 
 
 def stale_sites() -> list[str]:
@@ -371,9 +440,13 @@ def _without_redis(sites: Sequence[str], exc: RedisError) -> TitleIndex:
                 continue
             try:
                 rows[site] = _fetch_rows(site)
-            except Exception as fetch_exc:
+            except SiteError as fetch_exc:  # the breaker logged it
                 _local_failures[site] = time.monotonic()
-                log.warning("title index %s: fetch failed: %s", site, _one_line(fetch_exc))
+                log.info("title index %s: fetch failed: %s", site, _one_line(fetch_exc))
+                continue
+            except Exception:
+                _local_failures[site] = time.monotonic()
+                log.exception("title index %s: fetch failed", site)
                 continue
             versions[site] = "local-" + uuid.uuid4().hex
         if memo is not None and versions == memo.versions:

@@ -106,8 +106,8 @@ def site_seasons(site: str, slug: str) -> dict[int, int]:
         return cached
     try:
         sizes = {s: n for s, n in get_site(site).seasons(slug).items() if s > 0 and n > 0}
-    except (NotOnSite, SiteError) as exc:
-        log.warning("seasons of %s/%s: %s", site, slug, exc)
+    except (NotOnSite, SiteError) as exc:  # a site failure was logged by its breaker
+        log.info("seasons of %s/%s unknown: %s", site, slug, exc)
         return {}
     if sizes:
         soft_set(key, sizes, SEASONS_CACHE_SECONDS)
@@ -120,8 +120,8 @@ def _agreeing_show(sizes: Mapping[int, int], tvdb_id: int | None) -> skyhook.Sho
         return None
     try:
         show = skyhook.show(tvdb_id)
-    except skyhook.SkyHookError as exc:
-        log.warning("absolute numbering for tvdb %s falls back to site order: %s", tvdb_id, exc)
+    except skyhook.SkyHookError as exc:  # logged once by catalog.skyhook
+        log.info("absolute numbering for tvdb %s falls back to site order: %s", tvdb_id, exc)
         return None
     if show is None or not seasons_agree(sizes, show.season_sizes()):
         return None

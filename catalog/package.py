@@ -33,13 +33,34 @@ _prepared = False
 # A site link may bounce within the site before it lands on the hoster.
 MAX_REDIRECT_HOPS = 5
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
-# VOE's extractor retries with 2 s, then 4 s of sleep; the next hoster is a better
-# retry than waiting, so it gets one second chance only.
-_EXTRACTOR_OPTIONS: dict[str, dict[str, Any]] = {"voe": {"max_retries": 2}}
+
+
+def _extractor_options(provider: str) -> dict[str, Any]:
+    if provider.lower() == "voe":
+        # VOE's extractor retries with 2 s, then 4 s of sleep; the next hoster is a
+        # better retry than waiting, so it gets one second chance only. It sets its own
+        # timeout (30 s); the other extractors use the session's (see install_routes).
+        return {"max_retries": 2, "timeout": settings.CONFIG.site_timeout_seconds}
+    return {}
 
 
 class HosterError(ResolveError):
     """One hoster could not give a stream; str() is the one-line reason."""
+
+
+class ChallengePage(HosterError):
+    """The site answered its hoster link with a captcha/Turnstile page, not a redirect."""
+
+
+# What challenge pages (Cloudflare Turnstile, reCAPTCHA, hCaptcha) carry in their HTML.
+_CHALLENGE_MARKERS = (
+    "cf-turnstile",
+    "challenges.cloudflare.com",
+    "g-recaptcha",
+    "h-captcha",
+    "cf-chl-",
+    "<title>just a moment",
+)
 
 
 def ensure_package() -> None:
@@ -51,7 +72,9 @@ def ensure_package() -> None:
             if not _prepared:
                 aniworld_compat.prepare_environment(cfg.data_dir / "aniworld")
                 _prepared = True
-    aniworld_compat.install_routes(cfg.aniworld_base_url, cfg.sto_base_url)
+    aniworld_compat.install_routes(
+        cfg.aniworld_base_url, cfg.sto_base_url, site_timeout=cfg.site_timeout_seconds
+    )
 
 
 def session() -> Any:
@@ -116,9 +139,7 @@ def follow_site_link(link: str) -> str:
         if status not in _REDIRECT_STATUSES:
             if status >= 400:
                 raise HosterError(f"the site's hoster link answered HTTP {status}")
-            raise HosterError(
-                "the site showed a page instead of redirecting to the hoster (captcha?)"
-            )
+            raise HosterError("the site showed a page instead of redirecting to the hoster")
         if not location:
             raise HosterError(f"the site's redirect (HTTP {status}) has no Location")
         target = urljoin(url, location)
@@ -140,6 +161,11 @@ def _redirect_target(url: str) -> tuple[int, str]:
             reason = f"{_host(url)} did not answer the hoster link: {one_line(exc)}"
         else:
             status = int(response.status_code or 0)
+            if status not in _REDIRECT_STATUSES and _is_challenge(response):
+                # Retrying answers the same page; the caller pauses this site's links.
+                raise ChallengePage(
+                    f"the site answered its hoster link with a challenge page (HTTP {status})"
+                )
             if status < 500 and status != 429:
                 return status, str(response.headers.get("Location") or "")
             reason = f"the site's hoster link answered HTTP {status}"
@@ -147,6 +173,14 @@ def _redirect_target(url: str) -> tuple[int, str]:
             log.info("%s (attempt %d of %d); retrying", reason, attempt, attempts)
             time.sleep(min(0.25 * attempt, 1.0))
     raise HosterError(reason)
+
+
+def _is_challenge(response: Any) -> bool:
+    try:
+        head = str(response.text or "")[:16384].lower()
+    except Exception:  # an undecodable body is not a page at all
+        return False
+    return any(marker in head for marker in _CHALLENGE_MARKERS)
 
 
 def _on_site(url: str) -> bool:
@@ -173,7 +207,7 @@ def extract_stream(provider: str, embed_url: str, site: str) -> ResolvedStream:
     if extractor is None:
         raise HosterError("not supported")
     try:
-        url = extractor(embed_url, **_EXTRACTOR_OPTIONS.get(provider.lower(), {}))
+        url = extractor(embed_url, **_extractor_options(provider))
     except Exception as exc:
         raise HosterError(one_line(exc)) from None
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):

@@ -211,6 +211,19 @@ def _recent_failure(redis: Any, key: str) -> bool:
     return bool(redis.exists(f"{key}:failed"))
 
 
+def recently_failed(identities: Iterable[EpisodeIdentity]) -> set[EpisodeIdentity]:
+    """The episodes whose probe the site failed less than FAILURE_MEMORY_SECONDS ago:
+    waiting for their result is pointless until then."""
+    wanted = list(identities)
+    if not wanted:
+        return set()
+    with get_redis().pipeline(transaction=False) as pipe:
+        for identity in wanted:
+            pipe.exists(f"{_key(identity)}:failed")
+        flags = pipe.execute()
+    return {identity for identity, flag in zip(wanted, flags, strict=True) if flag}
+
+
 # -- seasons --------------------------------------------------------------------------------
 
 

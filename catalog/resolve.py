@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable
 from django.conf import settings
 
 from catalog import package
+from catalog.breaker import CircuitOpen
 from catalog.identity import EpisodeIdentity
 from catalog.sites import get_site
 from catalog.sites.base import HosterLinks, Site
@@ -67,6 +68,8 @@ def resolve_from_links(
         log.info("%s: trying %s", identity, provider)
         try:
             stream = site.resolve_link(provider, hosters[provider])
+        except CircuitOpen:
+            raise  # the site's hoster links are paused: the next hoster would be too
         except ResolveError as exc:
             reason = str(exc)
         except Exception as exc:  # a hoster's odd answer must not stop the fallback

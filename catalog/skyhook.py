@@ -6,8 +6,9 @@ looks those up by searching for the term `imdb:tt123` or `tmdb:123`, which SkyHo
 resolves itself, and so do `find_by_imdb` and `find_by_tmdb`.
 
 Answers are cached in the Django cache for SPECIALS_METADATA_CACHE_TTL_MINUTES. When
-SkyHook fails, callers get `SkyHookError` at once for a minute instead of waiting
-for the timeout on every search.
+SkyHook fails, its circuit ("skyhook", catalog.breaker) opens for a minute: callers
+get `SkyHookError` at once instead of waiting for the timeout on every search. The
+failure is logged once, here; callers that go without SkyHook log at INFO.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from catalog import breaker
 from catalog.egress import sessions, ssrf
 from catalog.softcache import soft_get, soft_set
 from catalog.titles import parse_query
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 # After a failure, SkyHook is not asked again for this long: one Sonarr search asks
 # about many episodes and must not wait for the timeout on each.
 BACKOFF_SECONDS = 60
-_DOWN_KEY = "skyhook:down"
+CIRCUIT = "skyhook"
 _MISSING = "missing"
 _IMDB_ID = re.compile(r"^tt\d{5,}$")
 _HEADERS = {"User-Agent": "AniBridge"}
@@ -111,6 +113,8 @@ def show(tvdb_id: int) -> Show | None:
     if doc is None:
         _cache_set(key, _MISSING)
         return None
+    if not isinstance(doc, Mapping):
+        raise _failed(f"SkyHook answered show {tvdb_id} with something not an object.")
     found = _parse_show(doc, f"show {tvdb_id}")
     _cache_set(key, found)
     return found
@@ -150,7 +154,7 @@ def search(term: str) -> list[Show]:
         return cached
     doc = _get("/v1/tvdb/search/en/", {"term": term})
     if not isinstance(doc, list):
-        raise SkyHookError(f"SkyHook answered the search for {term!r} with something not a list.")
+        raise _failed(f"SkyHook answered the search for {term!r} with something not a list.")
     found = [_parse_show(item, f"search {term!r}") for item in doc if isinstance(item, Mapping)]
     _cache_set(key, found)
     return found
@@ -191,32 +195,31 @@ def find_tvdb_id(title: str, year: int | None = None) -> int | None:
 
 def _get(path: str, params: dict[str, str], *, missing_ok: bool = False) -> Any:
     base = settings.CONFIG.skyhook_base_url
-    if soft_get(_DOWN_KEY):
-        raise SkyHookError(f"SkyHook ({base}) failed less than a minute ago; try again later.")
+    try:
+        breaker.check(CIRCUIT)
+    except breaker.CircuitOpen as exc:
+        raise SkyHookError(f"SkyHook ({base}) failed less than a minute ago: {exc}") from None
     timeout = settings.CONFIG.specials_metadata_timeout_seconds
     try:
         response = _session().get(base + path, params=params, headers=_HEADERS, timeout=timeout)
     except ssrf.BlockedTarget as exc:
-        _mark_down()
-        raise SkyHookError(f"SkyHook ({base}) not contacted: {exc}") from None
+        raise _failed(f"SkyHook ({base}) not contacted: {exc}") from None
     except requests.RequestException as exc:
-        _mark_down()
         reason = sessions.reason(exc)
         if reason is not None:
-            raise SkyHookError(f"SkyHook ({base}) is unreachable: {reason}") from None
-        raise SkyHookError(
+            raise _failed(f"SkyHook ({base}) is unreachable: {reason}") from None
+        raise _failed(
             f"SkyHook ({base}) is unreachable ({type(exc).__name__}); "
             "check SKYHOOK_BASE_URL and the network."
         ) from None
     if response.status_code == 404 and missing_ok:
         return None
     if response.status_code != 200:
-        _mark_down()
-        raise SkyHookError(f"SkyHook ({base}) answered {path} with HTTP {response.status_code}.")
+        raise _failed(f"SkyHook ({base}) answered {path} with HTTP {response.status_code}.")
     try:
         return response.json()
     except ValueError:
-        raise SkyHookError(f"SkyHook ({base}) answered {path} with invalid JSON.") from None
+        raise _failed(f"SkyHook ({base}) answered {path} with invalid JSON.") from None
 
 
 def _session() -> requests.Session:
@@ -228,8 +231,11 @@ def _session() -> requests.Session:
     return current
 
 
-def _mark_down() -> None:
-    _cache_set(_DOWN_KEY, True, BACKOFF_SECONDS)
+def _failed(reason: str) -> SkyHookError:
+    """Open SkyHook's circuit for BACKOFF_SECONDS and say why, once; the error to raise."""
+    breaker.trip(CIRCUIT, reason, BACKOFF_SECONDS)
+    log.warning("%s Searches go without SkyHook for %d s.", reason, BACKOFF_SECONDS)
+    return SkyHookError(reason)
 
 
 # -- parsing ----------------------------------------------------------------------------
@@ -252,7 +258,7 @@ def _parse_show(doc: Mapping[str, Any], what: str) -> Show:
             ),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise SkyHookError(f"SkyHook sent an unreadable {what} ({exc!r}).") from None
+        raise _failed(f"SkyHook sent an unreadable {what} ({exc!r}).") from None
 
 
 def _alternate_titles(raw: Any) -> tuple[str, ...]:

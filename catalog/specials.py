@@ -24,8 +24,8 @@ from rapidfuzz.distance import Indel
 
 from catalog import skyhook
 from catalog.sites import get_site
-from catalog.sites.base import SiteError
 from catalog.softcache import soft_get, soft_set
+from catalog.streams import ResolveError
 from catalog.titles import parse_query
 
 __all__ = [
@@ -163,8 +163,8 @@ def special_mappings(slug: str, tvdb_id: int) -> list[SpecialMapping]:
     try:
         show = skyhook.show(tvdb_id)
         films = site_film_titles(slug) if show and show.specials else {}
-    except (skyhook.SkyHookError, SiteError) as exc:
-        log.warning("specials of %s/%s (tvdb %s): %s", ANIWORLD, slug, tvdb_id, exc)
+    except (skyhook.SkyHookError, ResolveError) as exc:  # failures were logged where they happened
+        log.info("specials of %s/%s (tvdb %s) unknown: %s", ANIWORLD, slug, tvdb_id, exc)
         return []
     if show is None or not films:
         return []

@@ -9,6 +9,7 @@ from celery import shared_task
 
 from catalog import index, probe
 from catalog.identity import EpisodeIdentity
+from catalog.sites.base import SiteError
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,8 @@ def refresh_title_index(site: str, force: bool = False) -> str:
     """Fetch `site`'s title index into the cache unless it is fresh (or `force`)."""
     try:
         meta = index.refresh_site(site, force=force)
+    except SiteError as exc:  # the site's breaker logged it; the old index keeps serving
+        return f"{site}: not refreshed: {exc}"
     finally:
         index.refresh_done(site)
     if meta is None:

@@ -312,9 +312,9 @@ def _site_call(site: str, fn: Callable[[], T]) -> T:
 
     Every site request of the watcher goes through here. Requests to one site are
     spaced SITE_SPACING_SECONDS apart across all processes (a key in Redis; without
-    Redis they go unspaced). The per-site circuit breaker plugs in here too: an open
-    breaker raises SiteError before `fn` runs, and a SiteError from `fn` counts as a
-    failure of the site."""
+    Redis they go unspaced). The per-site circuit breaker sits below, in every page
+    load (catalog.sites.guarded, catalog.sites.season_pages): while a site cools down
+    `fn` raises CircuitOpen (a SiteError) at once, and the check is retried next cycle."""
     _wait_for_turn(site)
     return fn()
 

@@ -2,9 +2,14 @@
 
 Searches answer from the availability cache. Episodes not in it are probed by the
 Celery workers (probing loads hoster pages through libraries that would block the web
-process) while this request waits up to TORZNAB_SEARCH_DEADLINE seconds; what is not
-known by then is left out (single episodes) or offered with defaults (season searches
-in `fast` mode), and the probes finish in the background for the next search.
+process, see torznab.availability) while this request waits until its deadline,
+SEARCH_DEADLINE_SECONDS after it began; what is not known by then is left out (single
+episodes) or offered with defaults (season searches in `fast` mode), and the probes
+finish in the background for the next search.
+
+A search the title index misses refreshes the sites' indexes (at most every
+TITLES_REFRESH_ON_MISS_MINUTES per site) and searches again if they arrive by the
+deadline. A failing site or SkyHook makes a search find less, never fail.
 """
 
 from __future__ import annotations
@@ -12,30 +17,23 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import NamedTuple
 
 from django.conf import settings
-from django.utils import timezone
-from kombu.exceptions import OperationalError
-from redis.exceptions import RedisError
 
 from catalog import lookup, numbering, skyhook, specials, watching
 from catalog.identity import EpisodeIdentity
 from catalog.magnet import Mode, build_magnet, info_hash
-from catalog.models import EpisodeAvailability, unavailable_ttl_hours
 from catalog.naming import build_release_name
-from catalog.tasks import enqueue_probe
+from torznab.availability import Known, availability_by_deadline
 from torznab.feed import Item
 from torznab.params import Query
 
 log = logging.getLogger(__name__)
 
 SEARCH_DEADLINE_SECONDS = 20.0
-POLL_SECONDS = 0.2
 DEFAULT_HEIGHT = 1080
 # Languages to offer per site, best first (the original's defaults, plus English Dub).
 SITE_LANGUAGES = {
@@ -82,8 +80,9 @@ class Wanted:
 def run(query: Query) -> list[Item]:
     if query.daily:
         return []  # daily shows (season=YYYY&ep=MM/DD) are not on these sites
+    deadline = time.monotonic() + SEARCH_DEADLINE_SECONDS
     if query.function == "movie":
-        items = _movie_items(query)
+        items = _movie_items(query, deadline)
     elif not query.q and not query.has_ids:
         from torznab import recent  # recent builds its items with this module's functions
 
@@ -92,7 +91,7 @@ def run(query: Query) -> list[Item]:
             return page
         items = _test_items()
     else:
-        items = _series_items(query)
+        items = _series_items(query, deadline)
     items = [i for i in items if _category_matches(i, query.categories)]
     return items[query.offset : query.offset + query.limit]
 
@@ -256,93 +255,18 @@ def _episode_items(
     return items
 
 
-# -- availability with a deadline -----------------------------------------------------------
-
-
-class Known(NamedTuple):
-    """What a search needs of one EpisodeAvailability row (read without building models:
-    a season is ~100 rows, and model instances were a third of a cached search)."""
-
-    language: str
-    available: bool
-    height: int | None
-    vcodec: str
-    checked_at: datetime | None
-
-
-_KNOWN_FIELDS = ("site", "slug", "season", "episode", *Known._fields)
-
-
-def _known(identities: Iterable[EpisodeIdentity]) -> dict[EpisodeIdentity, Known]:
-    """Fresh cached results for `identities`, read in one query."""
-    wanted = {(i.site, i.slug, i.season, i.episode, i.language): i for i in identities}
-    if not wanted:
-        return {}
-    fresh_after = timezone.now() - timedelta(hours=settings.CONFIG.availability_ttl_hours)
-    rows = EpisodeAvailability.objects.filter(
-        checked_at__gt=fresh_after,
-        site__in={k[0] for k in wanted},
-        slug__in={k[1] for k in wanted},
-        season__in={k[2] for k in wanted},
-        episode__in={k[3] for k in wanted},
-        language__in={k[4] for k in wanted},
-    ).values_list(*_KNOWN_FIELDS)
-    found = {}
-    for site, slug, season, episode, *fields in rows:
-        known = Known(*fields)
-        identity = wanted.get((site, slug, season, episode, known.language))
-        if identity is not None:
-            found[identity] = known
-    return found
-
-
-def _aged_negatives(found: dict[EpisodeIdentity, Known]) -> list[EpisodeIdentity]:
-    """Negative results older than AVAILABILITY_UNAVAILABLE_TTL_HOURS: a dub may have
-    come out or a hoster recovered (EpisodeAvailability.is_fresh, same rule)."""
-    before = timezone.now() - timedelta(hours=unavailable_ttl_hours())
-    return [
-        i
-        for i, row in found.items()
-        if not row.available and row.checked_at is not None and row.checked_at < before
-    ]
-
-
-def availability_by_deadline(
-    identities: list[EpisodeIdentity], deadline_seconds: float
-) -> dict[EpisodeIdentity, Known]:
-    """Cached results at once; the rest probed by workers until the deadline."""
-    found = _known(identities)
-    missing = [i for i in identities if i not in found]
-    try:
-        for identity in missing:
-            enqueue_probe(identity)
-        for identity in _aged_negatives(found):
-            enqueue_probe(identity)  # answered as unavailable now, probed for next time
-    except (RedisError, OperationalError) as exc:
-        # Probes are queued through Redis: without it nobody probes these, and waiting
-        # would only hold Sonarr until the deadline. Answer with what is cached.
-        log.warning("torznab: cannot queue probes, Redis is unreachable (%s)", exc)
-        return found
-    deadline = time.monotonic() + deadline_seconds
-    while missing and time.monotonic() < deadline:
-        time.sleep(POLL_SECONDS)  # cooperative under the gevent workers
-        newly = _known(missing)
-        found.update(newly)
-        missing = [i for i in missing if i not in newly]
-    if missing:
-        log.info(
-            "torznab: %d of %d episode(s) not probed within %.0fs; they finish in the background",
-            len(missing),
-            len(identities),
-            deadline_seconds,
-        )
-    return found
-
-
 # -- series -----------------------------------------------------------------------------------
 
 
-def _target(query: Query) -> tuple[Target | None, int | None]:
+def _target(query: Query, deadline: float) -> tuple[Target | None, int | None]:
+    """`_find_target`, again after a refresh of the title indexes when it missed."""
+    target, absolute = _find_target(query)
+    if target is None and lookup.refreshed_after_miss(deadline):
+        target, absolute = _find_target(query)
+    return target, absolute
+
+
+def _find_target(query: Query) -> tuple[Target | None, int | None]:
     """The series and, for anime searches (`q=05`, `q=Title 05`), the absolute number."""
     absolute = None
     q = query.q
@@ -375,7 +299,7 @@ def _skyhook_title(tvdb_id: int) -> str | None:
     try:
         show = skyhook.show(tvdb_id)
     except skyhook.SkyHookError as exc:
-        log.warning("torznab: SkyHook has no title for tvdb %s: %s", tvdb_id, exc)
+        log.info("torznab: SkyHook has no title for tvdb %s: %s", tvdb_id, exc)
         return None
     return show.title if show is not None else None
 
@@ -410,7 +334,7 @@ def _show(tvdb_id: int | None) -> skyhook.Show | None:
     try:
         return skyhook.show(tvdb_id)
     except skyhook.SkyHookError as exc:
-        log.warning("torznab: SkyHook unavailable for tvdb %s: %s", tvdb_id, exc)
+        log.info("torznab: SkyHook unavailable for tvdb %s: %s", tvdb_id, exc)
         return None
 
 
@@ -463,13 +387,17 @@ def _tvdb_for_title(title: str) -> int | None:
     try:
         return skyhook.find_tvdb_id(title)
     except skyhook.SkyHookError as exc:
-        log.warning("torznab: no TVDB id for %r: %s", title, exc)
+        log.info("torznab: no TVDB id for %r: %s", title, exc)
         return None
 
 
-def _series_items(query: Query) -> list[Item]:
+def _remaining(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _series_items(query: Query, deadline: float) -> list[Item]:
     cfg = settings.CONFIG
-    target, absolute = _target(query)
+    target, absolute = _target(query, deadline)
     if target is None:
         log.info("torznab: no series for q=%r tvdbid=%s", query.q, query.tvdbid)
         return []
@@ -488,7 +416,7 @@ def _series_items(query: Query) -> list[Item]:
         for w in wanted
     }
     identities = [i for group in per_episode.values() for i in group]
-    rows = availability_by_deadline(identities, SEARCH_DEADLINE_SECONDS)
+    rows = availability_by_deadline(identities, _remaining(deadline))
     items: list[Item] = []
     misses = 0
     for w in wanted:
@@ -508,7 +436,7 @@ def _series_items(query: Query) -> list[Item]:
 # -- movies ------------------------------------------------------------------------------------
 
 
-def _movie_items(query: Query) -> list[Item]:
+def _movie_items(query: Query, deadline: float) -> list[Item]:
     cfg = settings.CONFIG
     q = query.q
     year = None
@@ -518,10 +446,16 @@ def _movie_items(query: Query) -> list[Item]:
     if not q:
         return []  # Radarr's id-only request: no title to search by without TMDB
     match = lookup.find_movie(q, year)
+    if (
+        match is None
+        and not lookup.film_in_index(q, year)
+        and lookup.refreshed_after_miss(deadline, films=True)
+    ):
+        match = lookup.find_movie(q, year)
     if match is None:
         return []
     identity = EpisodeIdentity(match.site, match.slug, 0, match.film, "German Dub")
-    rows = availability_by_deadline([identity], SEARCH_DEADLINE_SECONDS)
+    rows = availability_by_deadline([identity], _remaining(deadline))
     row = rows.get(identity)
     if row is None or not row.available:
         return []

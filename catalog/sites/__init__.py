@@ -1,6 +1,7 @@
 """The streaming sites: `get_site("aniworld.to")`, `enabled_sites()` (CATALOG_SITES order).
 
-Site modules load on first use, so importing `catalog.sites` stays light.
+Sites come behind their circuit breaker (catalog.sites.guarded). Site modules load on
+first use, so importing `catalog.sites` stays light.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ _sites: dict[str, Site] = {}
 
 
 def _build(name: str) -> Site:
+    from catalog.sites.guarded import GuardedSite
+
+    return GuardedSite(_site(name))
+
+
+def _site(name: str) -> Site:
     if name == "aniworld.to":
         from catalog.sites.aniworld import AniworldSite
 

@@ -11,7 +11,7 @@ from django.conf import settings
 
 from catalog import package
 from catalog.identity import LANGUAGES
-from catalog.sites.base import NotOnSite, TitleEntry
+from catalog.sites.base import NotOnSite, SiteError, TitleEntry
 from catalog.sites.http import fetch_json, fetch_text
 from catalog.sites.packaged import PackageSite
 from catalog.sites.pages import slug_after, strip_tags, title_anchors
@@ -59,12 +59,14 @@ class AniworldSite(PackageSite):
                 if f.episode_number is not None
             }
 
-        found = self._read(url, what, read)
-        if not found:
-            try:
+        try:
+            found = self._read(url, what, read)
+            if not found:
                 package.raise_for_page(url, what)
-            except NotOnSite:
-                return {}  # a series without films has no /filme page
+        except NotOnSite:
+            return {}  # a series without films has no /filme page
+        if not found:
+            raise SiteError(f"{what}: the page lists no films; the site may have changed")
         return found
 
     def _series(self, url: str) -> Any:

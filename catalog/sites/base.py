@@ -44,6 +44,10 @@ class Site(Protocol):
         """Film/special number (season 0 episode N) -> its title on the site."""
         ...
 
+    def film_details(self, slug: str) -> tuple[dict[int, str], int | None]:
+        """film_titles, and the release year where the film's page gives one."""
+        ...
+
     def hoster_links(self, identity: EpisodeIdentity) -> HosterLinks:
         """Every hoster link of the episode, all languages (identity.language is ignored).
 

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from django.conf import settings
 
 from catalog.egress import sessions, ssrf
 from catalog.sites.base import NotOnSite, SiteError
@@ -21,7 +22,6 @@ USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Safari/537.36"
 )
-TIMEOUT_SECONDS = 20.0
 
 _local = threading.local()
 
@@ -39,7 +39,7 @@ def _session() -> requests.Session:
 
 def fetch(url: str, *, method: str = "GET", **kwargs: Any) -> requests.Response:
     """A 2xx response for `url`; NotOnSite for 404/410, SiteError for anything else."""
-    kwargs.setdefault("timeout", TIMEOUT_SECONDS)
+    kwargs.setdefault("timeout", settings.CONFIG.site_timeout_seconds)
     host = urlsplit(url).netloc or url
     try:
         response = _session().request(method, url, **kwargs)

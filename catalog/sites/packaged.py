@@ -42,6 +42,9 @@ class PackageSite:
     def _episode(self, url: str) -> Any:
         raise NotImplementedError
 
+    def film_titles(self, slug: str) -> dict[int, str]:
+        raise NotImplementedError
+
     # -- shared ----------------------------------------------------------------------
 
     def page_url(self, slug: str, season: int | None = None, episode: int | None = None) -> str:
@@ -63,7 +66,25 @@ class PackageSite:
         found = self._read(url, what, read)
         if not found:
             package.raise_for_page(url, what)
+            raise SiteError(f"{what}: the page lists no seasons; the site may have changed")
+        for season, count in found.items():
+            if not count:
+                self._raise_unless_empty(slug, season)
         return dict(sorted(found.items()))
+
+    def _raise_unless_empty(self, slug: str, season: int) -> None:
+        """SiteError when a season the series page lists came out empty because its page
+        failed to load (the package counts those as empty). A missing page is an empty
+        season, as the site says; a page without episodes is worth a word."""
+        what = episode_label(self.name, slug, season)
+        try:
+            package.raise_for_page(self.page_url(slug, season), what)
+        except NotOnSite:
+            return
+        log.warning("%s: the series page lists it, but its page shows no episodes", what)
+
+    def film_details(self, slug: str) -> tuple[dict[int, str], int | None]:
+        return self.film_titles(slug), None  # the film pages give no year the package reads
 
     def hoster_links(self, identity: EpisodeIdentity) -> HosterLinks:
         package.ensure_package()

@@ -12,7 +12,8 @@ offered in, so one page tells what is out without opening every episode:
   flags as `<svg class="svg-flag-german">` (German Dub) and `svg-flag-english` (English Dub).
 
 Pages are fetched at the configured base URLs through catalog.sites.http (NotOnSite
-for 404/410, SiteError when the site fails). Season 0 is AniWorld's films page.
+for 404/410, SiteError when the site fails), behind the site's circuit breaker like
+every other page load (catalog.sites.guarded). Season 0 is AniWorld's films page.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from catalog import breaker
 from catalog.identity import validate_slug
 from catalog.sites.base import NotOnSite
 from catalog.sites.http import fetch_text
@@ -55,7 +57,10 @@ def page_url(site: str, slug: str, season: int) -> str:
 
 def episode_languages(site: str, slug: str, season: int) -> EpisodeLanguages:
     """Every episode row of the season page with its flagged languages (one request)."""
-    return parse(fetch_text(page_url(site, slug, season)), season)
+    url = page_url(site, slug, season)
+    with breaker.guard(site):
+        html = fetch_text(url)
+    return parse(html, season)
 
 
 def parse(html: str, season: int) -> EpisodeLanguages:

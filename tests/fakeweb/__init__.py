@@ -6,7 +6,8 @@ megakino, five hosters, a CDN with real media and SkyHook.
         web.counts.count("aniworld", "/animes-alphabet")
         web.cdn.fail_next("hls/ts/360p/seg1.ts", status=403)
 
-Content: catalog_data.py. Media: media.py. Token and fault knobs: cdn.py, server.py.
+Content: catalog_data.py. Media: media.py. Token and fault knobs: cdn.py, server.py;
+the named faults of the fault-injection matrix: faults.py.
 `python -m tests.fakeweb` runs everything in the foreground.
 """
 

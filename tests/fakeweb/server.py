@@ -12,7 +12,11 @@ matching requests, first armed first used; FakeWeb.reset() disarms them:
 - `stall_next(pattern, seconds=..., after_bytes=None)`: wait before the headers,
   or after `after_bytes` bytes of body;
 - `drop_next(pattern, after_bytes=0)`: send the headers (full Content-Length) and
-  `after_bytes` of body, then shut the connection down.
+  `after_bytes` of body, then shut the connection down;
+- `truncate_next(pattern)`: the same after half of the body (a truncated page);
+- `reset_next(pattern)`: reset the connection (TCP RST) instead of answering;
+- `respond_next(pattern, response)`: answer `response` instead (a page of the wrong
+  kind, an empty body, a challenge page).
 A 403/503 from a hoster makes aniworld's VOE extractor try a captcha browser
 (patchright; fails without Chromium) and retry after 2 s: prefer 404/500 there.
 """
@@ -25,12 +29,14 @@ import fnmatch
 import hashlib
 import json
 import socket
+import struct
 import sys
 import threading
 import traceback
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -88,7 +94,9 @@ def json_response(value: Any, status: int = 200) -> Response:
 
 
 def redirect(location: str, status: int = 302) -> Response:
-    return Response(status, b"", "text/plain", {"Location": location})
+    # With a body, as most servers send one: a cut-off redirect is then a fault too.
+    body = f'<html><body><a href="{escape(location)}">Found</a></body></html>'.encode()
+    return Response(status, body, "text/html; charset=utf-8", {"Location": location})
 
 
 def not_found(what: str = "not found") -> Response:
@@ -163,6 +171,9 @@ class Fault:
     stall: float = 0.0
     drop: bool = False
     after_bytes: int | None = None
+    truncate: bool = False  # drop after half of the body
+    reset: bool = False  # RST instead of an answer
+    response: Response | None = None
 
 
 @dataclass(frozen=True)
@@ -306,6 +317,15 @@ class FakeServer:
     def drop_next(self, pattern: str, *, after_bytes: int = 0, count: int = 1) -> None:
         self._arm(Fault(pattern, count, drop=True, after_bytes=after_bytes))
 
+    def truncate_next(self, pattern: str, *, count: int = 1) -> None:
+        self._arm(Fault(pattern, count, drop=True, truncate=True))
+
+    def reset_next(self, pattern: str, *, count: int = 1) -> None:
+        self._arm(Fault(pattern, count, reset=True))
+
+    def respond_next(self, pattern: str, response: Response, *, count: int = 1) -> None:
+        self._arm(Fault(pattern, count, response=response))
+
     def clear_faults(self) -> None:
         with self._faults_lock:
             self._faults.clear()
@@ -345,8 +365,13 @@ class FakeServer:
         fault = self._take_fault(self.fault_key(parts.path))
         if fault is not None and fault.stall and fault.after_bytes is None:
             self._stopping.wait(fault.stall)
+        if fault is not None and fault.reset:
+            _reset(handler)
+            return
         if fault is not None and fault.status is not None:
             response = text_response(f"fault injected: {fault.status}", fault.status)
+        elif fault is not None and fault.response is not None:
+            response = fault.response
         else:
             try:
                 response = self.handle(request)
@@ -367,6 +392,8 @@ class FakeServer:
             if request.method == "HEAD":
                 return
             cut = fault.after_bytes if fault is not None else None
+            if fault is not None and fault.truncate:
+                cut = response.length // 2
             sent = 0
             for chunk in _chunks(response.body):
                 if fault is not None and cut is not None and sent + len(chunk) >= cut:
@@ -401,6 +428,14 @@ def _chunks(body: bytes | FileBody) -> Iterator[bytes]:
                 return
             left -= len(chunk)
             yield chunk
+
+
+def _reset(handler: _Handler) -> None:
+    """Close the connection with a TCP RST (linger 0): the client sees a reset."""
+    handler.close_connection = True
+    with contextlib.suppress(OSError):
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
 
 
 def _abort(handler: _Handler) -> None:

@@ -14,6 +14,9 @@ Season and film pages flag each row with its languages (aniworld `<img class="fl
 src=".../german.svg">`, s.to `<svg class="svg-flag-german">`) and list only episodes
 that have hoster links, so `LinkTable.set_languages` can hold an episode back or
 release a language the way a site publishes them.
+
+aniworld.to and s.to serve catalog_data.LATE series only once `publish(slug)` was
+called (FakeWeb.reset() takes them down again): a series the site added today.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ def _page(title: str, body: str) -> Response:
 class _LinkedSite(FakeServer):
     """A site whose episode pages list hoster links resolved by one redirect hop."""
 
+    site = ""  # catalog_data's site name
+
     def __init__(
         self,
         name: str,
@@ -75,9 +80,22 @@ class _LinkedSite(FakeServer):
         super().__init__(name, traffic, verbose=verbose)
         self.links = links
         self.hoster_url = hoster_url
+        self.published: set[str] = set()
+
+    def publish(self, slug: str) -> None:
+        """Put a LATE series on the site (alphabet page, search, its pages)."""
+        if not any(s.slug == slug and s.site == self.site for s in data.LATE):
+            raise KeyError(f"{slug} is not a late {self.site} series in catalog_data")
+        self.published.add(slug)
+
+    def catalog(self, listed: tuple[data.Series, ...]) -> tuple[data.Series, ...]:
+        """The site's series now: `listed` plus the LATE ones published so far."""
+        late = tuple(s for s in data.LATE if s.site == self.site and s.slug in self.published)
+        return listed + late
 
 
 class AniworldSite(_LinkedSite):
+    site = data.ANIWORLD
     _series = re.compile(r"^/anime/stream/([a-z0-9-]+)/?$")
     _season = re.compile(r"^/anime/stream/([a-z0-9-]+)/staffel-(\d+)/?$")
     _episode = re.compile(r"^/anime/stream/([a-z0-9-]+)/staffel-(\d+)/episode-(\d+)/?$")
@@ -106,7 +124,7 @@ class AniworldSite(_LinkedSite):
             (self._film, self._film_page),
         ):
             if m := pattern.match(path):
-                series = _find(data.ANIME, m[1])
+                series = _find(self.catalog(data.ANIME), m[1])
                 if series is None:
                     return not_found()
                 try:
@@ -119,7 +137,7 @@ class AniworldSite(_LinkedSite):
         items = "\n".join(
             f'<li><a href="/anime/stream/{s.slug}" '
             f'data-alternative-title="{escape(", ".join(s.alt_titles))}">{escape(s.title)}</a></li>'
-            for s in sorted(data.ANIME, key=lambda s: s.title)
+            for s in sorted(self.catalog(data.ANIME), key=lambda s: s.title)
         )
         return _page("Animes A-Z", f'<div id="seriesContainer"><ul>\n{items}\n</ul></div>')
 
@@ -128,7 +146,7 @@ class AniworldSite(_LinkedSite):
         keyword = keyword.replace("+", " ").split("&")[0]
         hits = [
             {"title": s.title, "description": s.title, "link": f"/anime/stream/{s.slug}"}
-            for s in data.ANIME
+            for s in self.catalog(data.ANIME)
             if keyword and any(keyword in t.lower() for t in (s.title, *s.alt_titles))
         ]
         return json_response(hits)
@@ -260,6 +278,7 @@ class AniworldSite(_LinkedSite):
 
 
 class StoSite(_LinkedSite):
+    site = data.STO
     _series = re.compile(r"^/serie/([a-z0-9-]+)/?$")
     _season = re.compile(r"^/serie/([a-z0-9-]+)/staffel-(\d+)/?$")
     _episode = re.compile(r"^/serie/([a-z0-9-]+)/staffel-(\d+)/episode-(\d+)/?$")
@@ -285,7 +304,7 @@ class StoSite(_LinkedSite):
             (self._episode, self._episode_page),
         ):
             if m := pattern.match(path):
-                series = _find(data.STO_SERIES, m[1])
+                series = _find(self.catalog(data.STO_SERIES), m[1])
                 if series is None:
                     return not_found()
                 try:
@@ -298,7 +317,7 @@ class StoSite(_LinkedSite):
         term = term.strip().lower()
         return [
             s
-            for s in data.STO_SERIES
+            for s in self.catalog(data.STO_SERIES)
             if term and any(term in t.lower() for t in (s.title, *s.alt_titles))
         ]
 
@@ -306,7 +325,7 @@ class StoSite(_LinkedSite):
         items = "\n".join(
             f'<li><a href="/serie/{s.slug}" data-alternative-title="'
             f'{escape(", ".join(s.alt_titles))}">{escape(s.title)}</a></li>'
-            for s in sorted(data.STO_SERIES, key=lambda s: s.title)
+            for s in sorted(self.catalog(data.STO_SERIES), key=lambda s: s.title)
             if s.listed
         )
         return _page("Serien A-Z", f'<div class="series-list"><ul>\n{items}\n</ul></div>')

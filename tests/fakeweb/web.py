@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
+from tests.fakeweb import catalog_data as data
 from tests.fakeweb.cdn import FakeCdn
 from tests.fakeweb.hosters import Doodstream, FakeHoster, Filemoon, Vidmoly, Vidoza, Voe
 from tests.fakeweb.links import HosterLink, LinkTable
@@ -74,6 +75,11 @@ class FakeWeb:
         """Where a hoster link's redirect points."""
         return self.url(link.server, link.embed_path)
 
+    def publish(self, slug: str) -> None:
+        """The site adds a catalog_data.LATE series now (until the next reset())."""
+        site = next(s.site for s in data.LATE if s.slug == slug)
+        (self.aniworld if site == data.ANIWORLD else self.sto).publish(slug)
+
     def hoster(self, name: str) -> FakeServer:
         """The server of a hoster by the package's provider name ("VOE", ...)."""
         return self.servers[name.lower()]
@@ -98,6 +104,8 @@ class FakeWeb:
             server.clear_faults()
         self.cdn.reset_config()
         self.megakino.require_token_cookie = False
+        self.aniworld.published.clear()
+        self.sto.published.clear()
 
     def __enter__(self) -> FakeWeb:
         return self.start()
