@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -54,10 +54,14 @@ def peer_is_trusted_proxy(request: HttpRequest | Any) -> bool:
 
 
 def client_address(request: HttpRequest | Any) -> str:
-    """The address a ban applies to: REMOTE_ADDR, or behind trusted proxies the last
-    X-Forwarded-For entry that is not one of them (entries further left are the client's
-    own word and could be anything)."""
-    meta = request.META
+    """The address a ban applies to (see `forwarded_client`)."""
+    return forwarded_client(request.META)
+
+
+def forwarded_client(meta: Mapping[str, Any]) -> str:
+    """REMOTE_ADDR, or behind trusted proxies the last X-Forwarded-For entry that is not
+    one of them (entries further left are the client's own word and could be anything);
+    `meta`: Django's request.META or a WSGI environ."""
     remote = str(meta.get("REMOTE_ADDR") or "")
     peer = _address(remote)
     if not _trusted(peer):

@@ -29,6 +29,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 
+from anibridge_site.login_guard import forwarded_client
 from catalog.egress import splice
 from strm import activity, cors, proxy, public_url, signing
 from strm.stream_urls import PROXY_PATH, STREAM_PATH, identity_from_query, loggable_path
@@ -81,7 +82,7 @@ def client_request(
         hls_query=proxy.hls_query(query),
         sink=sink,
         base_url=base_url,
-        peer=(meta or {}).get("REMOTE_ADDR", ""),
+        peer=forwarded_client(meta or {}),
         agent=(meta or {}).get("HTTP_USER_AGENT", ""),
     )
 

@@ -3,6 +3,7 @@ index, what is playing (recorded by the STRM proxy), the job behind a Celery res
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 
@@ -187,3 +188,23 @@ def test_the_rate_is_measured_over_a_window(web: FakeWeb, monkeypatch: pytest.Mo
     [stream] = activity.playing()
     assert stream.rate == pytest.approx(120_500 / 12)
     assert stream.since == 1000.0 and stream.bytes == 120_500
+
+
+@pytest.mark.parametrize(
+    ("trusted", "shown"), [(("127.0.0.0/8",), "203.0.113.7"), ((), "127.0.0.1")]
+)
+def test_active_streams_name_the_client_behind_a_trusted_reverse_proxy(
+    fake_sites: FakeWeb, monkeypatch: pytest.MonkeyPatch, trusted: tuple[str, ...], shown: str
+) -> None:
+    # Jellyfin behind Caddy: the proxy connects from loopback and names the player in
+    # X-Forwarded-For, which counts only when that proxy is in ANIBRIDGE_TRUSTED_PROXIES.
+    networks = tuple(ipaddress.ip_network(n) for n in trusted)
+    use_proxy_config(monkeypatch, trusted_proxies=networks)
+    activity.forget_pending()
+    monkeypatch.setattr(activity, "FLUSH_SECONDS", 0.0)
+    identity = EpisodeIdentity("aniworld.to", "kaiju-academy", 1, 1, "German Dub", "VOE")
+    store_resolution(identity, fake_sites.cdn.url("/t/ok/hls/ts/master.m3u8"))
+    status, _, _ = get(WsgiClient(), stream_url(identity), **{"X-Forwarded-For": "203.0.113.7"})
+    assert status == 200
+    [stream] = activity.playing()
+    assert stream.client == shown
