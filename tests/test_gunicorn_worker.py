@@ -16,7 +16,11 @@ from tests.environment import free_port
 from tests.gunicorn_head_conf import HEAD_TIMEOUT_SECONDS
 from tests.processes import Proc, process_env, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.engine_agnostic,
+]
 
 KEEPALIVE_SECONDS = 4.0
 REQUEST = b"GET /api/v2/app/version HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"

@@ -26,7 +26,11 @@ from tests.fakeweb.hosters import HOSTER_REFERERS
 from tests.fakeweb.media import DURATION
 from tests.strm_helpers import store_resolution, use_proxy_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.engine_agnostic,
+]
 
 # Per case: the page gives up after this long (the media lasts DURATION seconds).
 CASE_SECONDS = 30

@@ -19,7 +19,11 @@ from tests.fakeweb import FakeWeb
 from tests.strm_helpers import use_proxy_config
 from tests.test_strm_playback import framemd5, video_hashes
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.engine_agnostic,
+]
 
 TTL_SECONDS = 1
 HLS = EpisodeIdentity("aniworld.to", "kaiju-academy", 1, 1, "German Dub", "VOE")

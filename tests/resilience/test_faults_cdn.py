@@ -35,7 +35,11 @@ from tests.resilience.stack import (
 )
 from tests.strm_helpers import Origin, store_resolution, use_proxy_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.engine_agnostic,
+]
 
 HLS = EpisodeIdentity("aniworld.to", "kaiju-academy", 1, 1, "German Dub", "VOE")
 SEGMENT = "hls/ts/360p/seg1.ts"

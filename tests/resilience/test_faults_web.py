@@ -26,7 +26,11 @@ from tests.resilience.record import record
 from tests.resilience.stack import WebServer, local_part, proxy_web
 from tests.strm_helpers import Origin, store_resolution
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.engine_agnostic,
+]
 
 IDENTITY = EpisodeIdentity("aniworld.to", "kaiju-academy", 1, 1, "German Dub", "Vidoza")
 SIZE = 16 * 1024 * 1024

@@ -31,7 +31,11 @@ from tests.fakeweb import FakeWeb
 from tests.resilience.record import record
 from tests.resilience.stack import WebServer, get, hls_uris, local_part, post, proxy_web
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.engine_agnostic,
+]
 
 LOAD_SECONDS = 60.0
 HLS_CLIENTS = 50

@@ -25,7 +25,11 @@ from tests.processes import celery_worker
 from tests.resilience.record import record
 from tests.resilience.stack import WebServer, get
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.engine_agnostic,
+]
 
 SLOW_SOCKETS = 2000
 TRICKLE_SECONDS = 2.0  # a header line this often: no per-read timeout would ever fire
