@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -34,6 +35,23 @@ class EpisodeFields(models.Model):
 
     class Meta:
         abstract = True
+
+    @staticmethod
+    def identity_fields(
+        identity: EpisodeIdentity, *, with_provider: bool = False
+    ) -> dict[str, Any]:
+        """The columns that hold `identity`, to filter or create rows with; `with_provider`
+        adds its preferred hoster ('' for any) for models whose `provider` means that."""
+        fields: dict[str, Any] = {
+            "site": identity.site,
+            "slug": identity.slug,
+            "season": identity.season,
+            "episode": identity.episode,
+            "language": identity.language,
+        }
+        if with_provider:
+            fields["provider"] = identity.provider or ""
+        return fields
 
     def identity(self) -> EpisodeIdentity:
         """The row as an EpisodeIdentity (with its preferred hoster, where it has one).

@@ -140,14 +140,7 @@ def _mapping(identity: EpisodeIdentity) -> StrmUrlMapping | None:
 
 
 def _lookup(identity: EpisodeIdentity) -> dict[str, Any]:
-    return {
-        "site": identity.site,
-        "slug": identity.slug,
-        "season": identity.season,
-        "episode": identity.episode,
-        "language": identity.language,
-        "provider": identity.provider or "",
-    }
+    return StrmUrlMapping.identity_fields(identity, with_provider=True)
 
 
 def _ttl() -> int | None:
