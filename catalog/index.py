@@ -35,6 +35,7 @@ from redis.exceptions import LockError, RedisError
 
 from anibridge_site.redis_client import get_redis
 from catalog import breaker, snapshot
+from catalog.memo import TtlMemo
 from catalog.sites.base import SiteError
 from catalog.titles import TitleEntry, TitleIndex
 
@@ -342,8 +343,8 @@ _memo: _ProcessIndex | None = None
 # also keeps what is unreachable at that moment for the life of the process.
 FREEZE_MIN_TITLES = 1000
 _build_lock = threading.Lock()
-# Without Redis there is no shared backoff: site -> when a direct fetch last failed here.
-_local_failures: dict[str, float] = {}
+# Without Redis there is no shared backoff: the sites whose direct fetch failed here lately.
+_local_failures: TtlMemo[str, bool] = TtlMemo(FAILED_FETCH_BACKOFF_SECONDS, size=64)
 
 
 def forget_process_index() -> None:
@@ -436,24 +437,19 @@ def _without_redis(sites: Sequence[str], exc: RedisError) -> TitleIndex:
         rows = {site: memo.rows[site] for site in sites if memo and site in memo.rows}
         versions = {site: memo.versions[site] for site in rows if memo}
         for site in sites:
-            if site in rows or _failed_recently_here(site):
+            if site in rows or _local_failures.get(site):
                 continue
             try:
                 rows[site] = _fetch_rows(site)
             except SiteError as fetch_exc:  # the breaker logged it
-                _local_failures[site] = time.monotonic()
+                _local_failures.put(site, True)
                 log.info("title index %s: fetch failed: %s", site, _one_line(fetch_exc))
                 continue
             except Exception:
-                _local_failures[site] = time.monotonic()
+                _local_failures.put(site, True)
                 log.exception("title index %s: fetch failed", site)
                 continue
             versions[site] = "local-" + uuid.uuid4().hex
         if memo is not None and versions == memo.versions:
             return memo.index
         return _install(versions, rows).index
-
-
-def _failed_recently_here(site: str) -> bool:
-    failed_at = _local_failures.get(site)
-    return failed_at is not None and time.monotonic() - failed_at < FAILED_FETCH_BACKOFF_SECONDS

@@ -20,9 +20,6 @@ import logging
 import posixpath
 import re
 import socket
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -32,6 +29,7 @@ from django.core.cache import cache as django_cache
 from catalog.egress import fetch, hls, ssrf, upstream
 from catalog.egress.hls import BandwidthEstimate, Locator, UriRef
 from catalog.identity import EpisodeIdentity
+from catalog.memo import TtlMemo
 from catalog.streams import ResolveError
 from strm import media_types, resolved, stream_info
 from strm.resolved import Resolution
@@ -53,8 +51,7 @@ BANDWIDTH_CACHE_SECONDS = 24 * 3600
 # Playlists fetched while re-finding a resource, kept so that the next segment of
 # the same playback does not fetch them again (ffmpeg never reloads a VOD playlist,
 # so after a re-resolve every further segment takes this path).
-_MEMO_SIZE = 32
-_MEMO_SECONDS = 600.0
+_memo: TtlMemo[tuple[str, ...], tuple[str, str]] = TtlMemo(600.0, size=32)
 # Passed on as upstream sent them (catalog.egress.connections refused invalid values).
 # Content-Type (strm.media_types) and Content-Length (the size the body really has, see
 # _media_reply) are ours to state, never passed through.
@@ -561,39 +558,6 @@ def _playlist_at(target: Target, resolution: Resolution, depth: int, url: str) -
     if hls.is_master(text) or "#EXT-X-ENDLIST" in text:  # live playlists change: never kept
         _memo.put(key, (answer.url, text))
     return answer.url, text
-
-
-class _Memo:
-    """A small per-process LRU with expiry; losing it only costs a refetch."""
-
-    def __init__(self, size: int, seconds: float) -> None:
-        self._items: OrderedDict[tuple[str, ...], tuple[float, tuple[str, str]]] = OrderedDict()
-        self._size = size
-        self._seconds = seconds
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, ...]) -> tuple[str, str] | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None or item[0] < time.monotonic():
-                self._items.pop(key, None)
-                return None
-            self._items.move_to_end(key)
-            return item[1]
-
-    def put(self, key: tuple[str, ...], value: tuple[str, str]) -> None:
-        with self._lock:
-            self._items[key] = (time.monotonic() + self._seconds, value)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_memo = _Memo(_MEMO_SIZE, _MEMO_SECONDS)
 
 
 # --- small helpers -----------------------------------------------------------------------
