@@ -12,8 +12,8 @@ gevent. Limits and exception classes are http.client's. No retries, as before wi
 urllib3 (retries=False): a failed request is strm.proxy's to re-resolve and retry.
 
 Response heads are read strictly as RFC 9112 says (catalog.egress.http1), because the
-proxy passes some of their fields on to players: a head with ambiguous framing (Content-
-Length next to Transfer-Encoding), a field line that is not `token ":" value`
+proxy passes some of their fields on to players: a head with ambiguous framing
+(Content-Length next to Transfer-Encoding), a field line that is not `token ":" value`
 (whitespace before the colon, no colon), or a control character in a value (a bare CR, a
 NUL) is refused with ProtocolError, never repaired. The whole head, interim responses
 included, must arrive within the read timeout, not only each recv.
