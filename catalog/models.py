@@ -21,6 +21,10 @@ LANGUAGE_CHOICES = [
 ]
 
 
+# The columns of EpisodeFields, in identity order (serializers, admin read-only lists).
+EPISODE_FIELDS = ("site", "slug", "season", "episode", "language")
+
+
 class EpisodeFields(models.Model):
     """The episode part of an identity: (site, slug, season, episode, language).
 
@@ -42,13 +46,7 @@ class EpisodeFields(models.Model):
     ) -> dict[str, Any]:
         """The columns that hold `identity`, to filter or create rows with; `with_provider`
         adds its preferred hoster ('' for any) for models whose `provider` means that."""
-        fields: dict[str, Any] = {
-            "site": identity.site,
-            "slug": identity.slug,
-            "season": identity.season,
-            "episode": identity.episode,
-            "language": identity.language,
-        }
+        fields: dict[str, Any] = {name: getattr(identity, name) for name in EPISODE_FIELDS}
         if with_provider:
             fields["provider"] = identity.provider or ""
         return fields

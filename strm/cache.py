@@ -26,42 +26,31 @@ MEMO_SECONDS = 5.0
 _memo: TtlMemo[str, Any] = TtlMemo(MEMO_SECONDS, size=1024)
 
 
-def _suffix(site: str, slug: str, season: int, episode: int, language: str, provider: str) -> str:
-    return f"{site}:{slug}:{season}:{episode}:{language}:{provider}".replace(" ", "_")
-
-
-def _identity_suffix(identity: EpisodeIdentity) -> str:
-    i = identity
-    return _suffix(i.site, i.slug, i.season, i.episode, i.language, i.provider or "")
-
-
-def _mapping_suffix(mapping: StrmUrlMapping) -> str:
-    m = mapping
-    return _suffix(m.site, m.slug, m.season, m.episode, m.language, m.provider)
+def _suffix(episode: EpisodeIdentity | StrmUrlMapping) -> str:
+    e = episode
+    return f"{e.site}:{e.slug}:{e.season}:{e.episode}:{e.language}:{e.provider or ''}".replace(
+        " ", "_"
+    )
 
 
 def identity_key(identity: EpisodeIdentity) -> str:
-    return f"strm:resolved:{_identity_suffix(identity)}"
+    return f"strm:resolved:{_suffix(identity)}"
 
 
 def failure_key(identity: EpisodeIdentity) -> str:
-    return f"strm:resolve-failed:{_identity_suffix(identity)}"
+    return f"strm:resolve-failed:{_suffix(identity)}"
 
 
 def window_key(identity: EpisodeIdentity) -> str:
-    return f"strm:resolve-window:{_identity_suffix(identity)}"
+    return f"strm:resolve-window:{_suffix(identity)}"
 
 
 def lock_key(identity: EpisodeIdentity) -> str:
-    return f"anibridge:strm:resolving:{_identity_suffix(identity)}"
+    return f"anibridge:strm:resolving:{_suffix(identity)}"
 
 
 def key_for(mapping: StrmUrlMapping) -> str:
-    return f"strm:resolved:{_mapping_suffix(mapping)}"
-
-
-def _failure_key_for(mapping: StrmUrlMapping) -> str:
-    return f"strm:resolve-failed:{_mapping_suffix(mapping)}"
+    return f"strm:resolved:{_suffix(mapping)}"
 
 
 def remembered(key: str) -> Any | None:
@@ -87,7 +76,9 @@ def forget_all() -> None:
 def purge(mapping: StrmUrlMapping) -> None:
     """Forget the resolved URL everywhere, so the next playback resolves afresh."""
     forget(key_for(mapping))
-    soft_delete(key_for(mapping), _failure_key_for(mapping))  # the row below survives anyway
+    soft_delete(
+        key_for(mapping), f"strm:resolve-failed:{_suffix(mapping)}"
+    )  # the row below survives anyway
     StrmUrlMapping.objects.filter(pk=mapping.pk).update(
         resolved_url="", resolved_headers={}, resolved_at=None
     )
