@@ -12,9 +12,10 @@ app = Celery("anibridge")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Worker presence for /health, recovery of jobs a killed worker left behind, and jobs
-# sent again when the broker lost them.
-from anibridge_site.workers import ResendUnsentJobs  # noqa: E402
+# Worker presence for /health (signal handlers connect on import); recovery of jobs a
+# killed worker left behind, and jobs sent again when the broker lost them.
+from anibridge_site import workers  # noqa: E402, F401
+from downloads.recovery import ResendUnsentJobs  # noqa: E402
 
 app.steps["consumer"].add(ResendUnsentJobs)
 

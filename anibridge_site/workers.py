@@ -1,5 +1,4 @@
-"""Worker presence in Redis (read by /health), job recovery when a worker starts, and
-re-sending jobs whose messages the broker lost whenever a worker reconnects to it.
+"""Worker presence in Redis, read by /health (job recovery is downloads.recovery's).
 
 Each worker process keeps a key `anibridge:worker:<nodename>` alive (TTL 30 s) listing
 the queues it consumes, so /health can say "no worker serves the downloads queue"
@@ -14,7 +13,6 @@ import os
 import threading
 from typing import Any
 
-from celery import bootsteps
 from celery.signals import worker_ready, worker_shutdown
 
 log = logging.getLogger(__name__)
@@ -48,12 +46,6 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     payload = json.dumps({"queues": _queues(sender), "pid": os.getpid()})
     threading.Thread(target=_announce, args=(name, payload), name="presence", daemon=True).start()
 
-    from downloads import ledger
-
-    recovered = ledger.recover_orphans_on_this_host()
-    if recovered:
-        log.info("requeued %d job(s) left running by a worker that died on this host", recovered)
-
 
 @worker_shutdown.connect
 def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
@@ -82,33 +74,3 @@ def live_workers() -> dict[str, list[str]]:
         node = key.decode().removeprefix(PRESENCE_PREFIX)
         result[node] = json.loads(raw).get("queues", [])
     return result
-
-
-class ResendUnsentJobs(bootsteps.StartStopStep):
-    """A consumer step: Celery starts it again after every reconnection to the broker,
-    which is when a restarted Redis may have lost queued messages (downloads.ledger).
-
-    Not at the first connection: nothing was lost from this worker's point of view,
-    and beat's periodic sweep covers jobs that were never sent. Every worker start
-    scanning the queued jobs would only add duplicate deliveries.
-    """
-
-    requires = ("celery.worker.consumer.tasks:Tasks",)
-
-    def __init__(self, parent: Any, **kwargs: Any) -> None:
-        super().__init__(parent, **kwargs)
-        self.connections = 0
-
-    def start(self, parent: Any) -> None:
-        from downloads import ledger
-
-        self.connections += 1
-        if self.connections == 1:
-            return
-        try:
-            sent = ledger.resend_unsent()
-        except Exception as exc:  # never keep the worker from consuming; beat tries again
-            log.warning("could not check for jobs the broker lost: %s", exc)
-            return
-        if sent:
-            log.info("sent %d queued job(s) again that the broker had lost", sent)

@@ -96,7 +96,8 @@ def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="anibridge-bench-https-"))
     atexit.register(shutil.rmtree, state, True)
     state.chmod(0o755)
-    ca, cert, key = make_certificates(state)
+    certs = make_certificates(state)
+    ca, cert, key = certs.ca, certs.cert, certs.key
     os.environ.update(
         STRM_PROXY_MODE="proxy",
         STRM_PROXY_AUTH="token",

@@ -36,6 +36,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from anibridge_site.redis_client import get_redis
+from catalog import memo
 from catalog.sites.base import NotOnSite, SiteError
 
 __all__ = [
@@ -294,6 +295,7 @@ def states() -> list[CircuitState]:
     return sorted(_local.all(), key=lambda s: s.name)
 
 
+@memo.also_forget
 def forget_process_state() -> None:
     """Drop what this process kept while Redis was down (tests; a process starting over)."""
     global _redis_down_until

@@ -35,6 +35,7 @@ from redis.exceptions import LockError, RedisError
 
 from anibridge_site.redis_client import get_redis
 from catalog import breaker, snapshot
+from catalog.memo import TtlMemo
 from catalog.sites.base import SiteError
 from catalog.titles import TitleEntry, TitleIndex
 
@@ -81,28 +82,15 @@ class IndexMeta:
 _Row = tuple[str, str, tuple[str, ...], int | None]
 
 
-def _entries_key(site: str) -> str:
-    return f"catalog:titles:{site}:entries"
+def _cache_key(site: str, part: str) -> str:
+    """A Django cache key of the site's index: "entries", "meta" or "failed"."""
+    return f"catalog:titles:{site}:{part}"
 
 
-def _meta_key(site: str) -> str:
-    return f"catalog:titles:{site}:meta"
-
-
-def _failed_key(site: str) -> str:
-    return f"catalog:titles:{site}:failed"
-
-
-def _lock_name(site: str) -> str:
-    return f"anibridge:catalog:titles:{site}:fetch"
-
-
-def _queued_name(site: str) -> str:
-    return f"anibridge:catalog:titles:{site}:queued"
-
-
-def _miss_name(site: str) -> str:
-    return f"anibridge:catalog:titles:{site}:refreshed-on-miss"
+def _redis_key(site: str, part: str) -> str:
+    """A plain Redis key of the site's index: the "fetch" lock, the "queued" and
+    "refreshed-on-miss" markers."""
+    return f"anibridge:catalog:titles:{site}:{part}"
 
 
 # -- staleness --------------------------------------------------------------------------
@@ -140,17 +128,17 @@ def _meta_from(raw: Any) -> IndexMeta | None:
 
 def cached_meta(site: str) -> IndexMeta | None:
     """The meta record of the site's cached index, None when there is none."""
-    return _meta_from(cache.get(_meta_key(site)))
+    return _meta_from(cache.get(_cache_key(site, "meta")))
 
 
 def _cached_metas(sites: Sequence[str]) -> dict[str, IndexMeta]:
-    found = cache.get_many([_meta_key(site) for site in sites])
-    metas = {site: _meta_from(found.get(_meta_key(site))) for site in sites}
+    found = cache.get_many([_cache_key(site, "meta") for site in sites])
+    metas = {site: _meta_from(found.get(_cache_key(site, "meta"))) for site in sites}
     return {site: meta for site, meta in metas.items() if meta is not None}
 
 
 def _cached_rows(site: str) -> list[_Row] | None:
-    rows = cache.get(_entries_key(site))
+    rows = cache.get(_cache_key(site, "entries"))
     return rows if isinstance(rows, list) else None
 
 
@@ -158,8 +146,8 @@ def _store(site: str, rows: list[_Row]) -> IndexMeta:
     meta = IndexMeta(uuid.uuid4().hex, time.time(), len(rows))
     # No expiry: a stale index keeps serving until its replacement is stored. Entries
     # first, so a meta record always has its entries.
-    cache.set(_entries_key(site), rows, None)
-    cache.set(_meta_key(site), asdict(meta), None)
+    cache.set(_cache_key(site, "entries"), rows, None)
+    cache.set(_cache_key(site, "meta"), asdict(meta), None)
     return meta
 
 
@@ -187,7 +175,7 @@ def refresh_site(site: str, *, force: bool = False) -> IndexMeta | None:
     Returns the meta now cached, or None when another process holds the fetch lock
     (it is fetching the same index). Raises what the site raised.
     """
-    lock = get_redis().lock(_lock_name(site), timeout=FETCH_LOCK_SECONDS, blocking=False)
+    lock = get_redis().lock(_redis_key(site, "fetch"), timeout=FETCH_LOCK_SECONDS, blocking=False)
     if not lock.acquire():
         log.info("title index %s: another process is fetching it", site)
         return None
@@ -202,10 +190,12 @@ def refresh_site(site: str, *, force: bool = False) -> IndexMeta | None:
 
 def _cold_start(site: str) -> IndexMeta | None:
     """Fetch the index during a request because none is cached, once across processes."""
-    if cache.get(_failed_key(site)):
+    if cache.get(_cache_key(site, "failed")):
         return None
     lock = get_redis().lock(
-        _lock_name(site), timeout=FETCH_LOCK_SECONDS, blocking_timeout=COLD_START_WAIT_SECONDS
+        _redis_key(site, "fetch"),
+        timeout=FETCH_LOCK_SECONDS,
+        blocking_timeout=COLD_START_WAIT_SECONDS,
     )
     if not lock.acquire():
         log.warning("title index %s: still being fetched elsewhere; searching without it", site)
@@ -225,7 +215,7 @@ def _cold_start(site: str) -> IndexMeta | None:
             log.info("title index %s: cold start failed, searching without it: %s", site, exc)
         else:
             log.exception("title index %s: cold start failed", site)
-        cache.set(_failed_key(site), True, FAILED_FETCH_BACKOFF_SECONDS)
+        cache.set(_cache_key(site, "failed"), True, FAILED_FETCH_BACKOFF_SECONDS)
         return None
     finally:
         _release(lock)
@@ -248,14 +238,14 @@ def _one_line(exc: BaseException) -> str:
 
 def enqueue_refresh(site: str, *, force: bool = False) -> bool:
     """Queue `refresh_title_index(site, force)` unless one is queued already; True if queued."""
-    if not get_redis().set(_queued_name(site), "1", nx=True, ex=REFRESH_QUEUED_SECONDS):
+    if not get_redis().set(_redis_key(site, "queued"), "1", nx=True, ex=REFRESH_QUEUED_SECONDS):
         return False
     from catalog.tasks import refresh_title_index  # the task module imports this one
 
     try:
         refresh_title_index.delay(site, force)
     except Exception as exc:
-        get_redis().delete(_queued_name(site))
+        get_redis().delete(_redis_key(site, "queued"))
         log.warning("title index %s: could not queue a refresh: %s", site, _one_line(exc))
         return False
     log.info("title index %s: refresh queued", site)
@@ -264,7 +254,7 @@ def enqueue_refresh(site: str, *, force: bool = False) -> bool:
 
 def refresh_done(site: str) -> None:
     """Allow the next refresh of `site` to be queued."""
-    get_redis().delete(_queued_name(site))
+    get_redis().delete(_redis_key(site, "queued"))
 
 
 def refresh_on_miss(sites: Sequence[str]) -> dict[str, str | None]:
@@ -282,11 +272,13 @@ def refresh_on_miss(sites: Sequence[str]) -> dict[str, str | None]:
         for site in sites:
             if breaker.state(site).is_open:
                 continue
-            if not redis.set(_miss_name(site), "1", nx=True, ex=max(1, int(seconds))):
+            if not redis.set(
+                _redis_key(site, "refreshed-on-miss"), "1", nx=True, ex=max(1, int(seconds))
+            ):
                 continue
             meta = cached_meta(site)
             # A refresh already queued (the index went stale) serves as well.
-            if enqueue_refresh(site, force=True) or redis.exists(_queued_name(site)):
+            if enqueue_refresh(site, force=True) or redis.exists(_redis_key(site, "queued")):
                 log.info("title index %s: a search missed it; refreshing it now", site)
                 pending[site] = meta.version if meta else None
     except RedisError as exc:
@@ -303,7 +295,7 @@ def wait_for_refresh(pending: Mapping[str, str | None], deadline: float) -> bool
         redis = get_redis()
         while True:
             for site, before in list(waiting.items()):
-                if redis.exists(_queued_name(site)):
+                if redis.exists(_redis_key(site, "queued")):
                     continue
                 # Ended: read the version after the marker (the task stores it first).
                 meta = cached_meta(site)
@@ -342,8 +334,8 @@ _memo: _ProcessIndex | None = None
 # also keeps what is unreachable at that moment for the life of the process.
 FREEZE_MIN_TITLES = 1000
 _build_lock = threading.Lock()
-# Without Redis there is no shared backoff: site -> when a direct fetch last failed here.
-_local_failures: dict[str, float] = {}
+# Without Redis there is no shared backoff: the sites whose direct fetch failed here lately.
+_local_failures: TtlMemo[str, bool] = TtlMemo(FAILED_FETCH_BACKOFF_SECONDS, size=64)
 
 
 def forget_process_index() -> None:
@@ -393,7 +385,7 @@ def _current(versions: dict[str, str]) -> TitleIndex:
                 # Evicted entries under a surviving meta: drop the meta so the next
                 # request cold-starts instead of finding nothing forever.
                 log.warning("title index %s: entries missing from the cache", site)
-                cache.delete(_meta_key(site))
+                cache.delete(_cache_key(site, "meta"))
         return _install({s: versions[s] for s in rows}, rows).index
     finally:
         _build_lock.release()
@@ -436,24 +428,19 @@ def _without_redis(sites: Sequence[str], exc: RedisError) -> TitleIndex:
         rows = {site: memo.rows[site] for site in sites if memo and site in memo.rows}
         versions = {site: memo.versions[site] for site in rows if memo}
         for site in sites:
-            if site in rows or _failed_recently_here(site):
+            if site in rows or _local_failures.get(site):
                 continue
             try:
                 rows[site] = _fetch_rows(site)
             except SiteError as fetch_exc:  # the breaker logged it
-                _local_failures[site] = time.monotonic()
+                _local_failures.put(site, True)
                 log.info("title index %s: fetch failed: %s", site, _one_line(fetch_exc))
                 continue
             except Exception:
-                _local_failures[site] = time.monotonic()
+                _local_failures.put(site, True)
                 log.exception("title index %s: fetch failed", site)
                 continue
             versions[site] = "local-" + uuid.uuid4().hex
         if memo is not None and versions == memo.versions:
             return memo.index
         return _install(versions, rows).index
-
-
-def _failed_recently_here(site: str) -> bool:
-    failed_at = _local_failures.get(site)
-    return failed_at is not None and time.monotonic() - failed_at < FAILED_FETCH_BACKOFF_SECONDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,6 +21,10 @@ LANGUAGE_CHOICES = [
 ]
 
 
+# The columns of EpisodeFields, in identity order (serializers, admin read-only lists).
+EPISODE_FIELDS = ("site", "slug", "season", "episode", "language")
+
+
 class EpisodeFields(models.Model):
     """The episode part of an identity: (site, slug, season, episode, language).
 
@@ -34,6 +39,17 @@ class EpisodeFields(models.Model):
 
     class Meta:
         abstract = True
+
+    @staticmethod
+    def identity_fields(
+        identity: EpisodeIdentity, *, with_provider: bool = False
+    ) -> dict[str, Any]:
+        """The columns that hold `identity`, to filter or create rows with; `with_provider`
+        adds its preferred hoster ('' for any) for models whose `provider` means that."""
+        fields: dict[str, Any] = {name: getattr(identity, name) for name in EPISODE_FIELDS}
+        if with_provider:
+            fields["provider"] = identity.provider or ""
+        return fields
 
     def identity(self) -> EpisodeIdentity:
         """The row as an EpisodeIdentity (with its preferred hoster, where it has one).

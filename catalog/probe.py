@@ -114,11 +114,7 @@ def _describe(result: ProbeResult) -> str:
 
 def _store(identity: EpisodeIdentity, result: ProbeResult) -> EpisodeAvailability:
     row, _ = EpisodeAvailability.objects.update_or_create(
-        site=identity.site,
-        slug=identity.slug,
-        season=identity.season,
-        episode=identity.episode,
-        language=identity.language,
+        **EpisodeAvailability.identity_fields(identity),
         defaults={
             "available": result.available,
             "provider": result.provider[:32],
@@ -153,11 +149,7 @@ def cached_availability(
     """The stored result if younger than `max_age_hours` (default AVAILABILITY_TTL_HOURS)."""
     ttl = settings.CONFIG.availability_ttl_hours if max_age_hours is None else max_age_hours
     row = EpisodeAvailability.objects.filter(
-        site=identity.site,
-        slug=identity.slug,
-        season=identity.season,
-        episode=identity.episode,
-        language=identity.language,
+        **EpisodeAvailability.identity_fields(identity)
     ).first()
     return row if row is not None and row.is_fresh(ttl) else None
 

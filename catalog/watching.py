@@ -13,8 +13,6 @@ The title noted is the one the search named its releases with (SkyHook's for a
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -23,14 +21,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from catalog.identity import normalize_site, validate_slug
+from catalog.memo import TtlMemo
 from catalog.models import WatchedSeries
 
 log = logging.getLogger(__name__)
 
 NOTE_EVERY_SECONDS = 60 * 60
-_MEMO_LIMIT = 10_000
-_memo: dict[tuple[str, str, str, int | None], float] = {}
-_memo_lock = threading.Lock()
+_noted: TtlMemo[tuple[str, str, str, int | None], bool] = TtlMemo(NOTE_EVERY_SECONDS, 10_000)
 
 
 def watched(now: datetime | None = None) -> QuerySet[WatchedSeries]:
@@ -55,26 +52,18 @@ def is_watched(series: WatchedSeries, now: datetime | None = None) -> bool:
 def note_search(site: str, slug: str, title: str, tvdb_id: int | None) -> None:
     """A Torznab search found this series: keep it watched. Cheap and never raises."""
     key = (site, slug, title, tvdb_id)
-    now = time.monotonic()
-    with _memo_lock:
-        last = _memo.get(key)
-        if last is not None and now - last < NOTE_EVERY_SECONDS:
-            return
-        if len(_memo) >= _MEMO_LIMIT:
-            _memo.clear()
-        _memo[key] = now
+    if not _noted.put_new(key, True):
+        return
     try:
         _touch(site, slug, WatchedSeries.Reason.SEARCH, title=title, tvdb_id=tvdb_id)
     except DatabaseError as exc:
         log.warning("rss: could not note a search for %s/%s: %s", site, slug, exc)
-        with _memo_lock:
-            _memo.pop(key, None)  # try again on the next search
+        _noted.forget(key)  # try again on the next search
 
 
 def forget_notes() -> None:
     """Forget which searches this process noted (the next one writes again)."""
-    with _memo_lock:
-        _memo.clear()
+    _noted.clear()
 
 
 def note_grab(site: str, slug: str, season: int) -> None:

@@ -108,7 +108,7 @@ class JobAdmin(admin.ModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        running = Job.objects.filter(status__in=Job.ACTIVE).exists()
+        running = Job.objects.active().exists()
         context = {"refresh_seconds": REFRESH_SECONDS if running else 0, **(extra_context or {})}
         return super().changelist_view(request, context)
 
@@ -139,7 +139,7 @@ class JobAdmin(admin.ModelAdmin):
         job = Job.objects.filter(pk=object_id).first()
         context = {
             "can_retry": job is not None and job.status in Job.FINISHED,
-            "can_cancel": job is not None and job.status in (*Job.ACTIVE, Job.Status.STOPPED),
+            "can_cancel": job is not None and job.status in Job.UNFINISHED,
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)

@@ -33,6 +33,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from anibridge_site.redis_client import get_redis
+from catalog.identity import EpisodeIdentity
 from downloads.models import Job
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,30 @@ def _is_zombie(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def create(
+    identity: EpisodeIdentity,
+    kind: str,
+    *,
+    stopped: bool = False,
+    release_name: str = "",
+    save_path: str = "",
+    message: str = "",
+) -> Job:
+    """A new job for `identity` (its preferred hoster included), queued, or held
+    `stopped` until someone starts it; a queued job is sent when the transaction commits."""
+    job = Job.objects.create(
+        kind=kind,
+        status=Job.Status.STOPPED if stopped else Job.Status.QUEUED,
+        release_name=release_name,
+        save_path=save_path,
+        message=message,
+        **Job.identity_fields(identity, with_provider=True),
+    )
+    if not stopped:
+        enqueue(job)
+    return job
 
 
 def enqueue(job: Job) -> None:
@@ -297,8 +322,10 @@ def _fail_locked(job: Job, reason: str) -> None:
 
 def cancel(job: Job, reason: str = "cancelled by the client") -> bool:
     """Stop the job; a worker running it notices at its next lease renewal."""
-    updated = Job.objects.filter(pk=job.pk, status__in=(*Job.ACTIVE, Job.Status.STOPPED)).update(
-        status=Job.Status.CANCELLED, message=reason, finished_at=timezone.now()
+    updated = (
+        Job.objects.unfinished()
+        .filter(pk=job.pk)
+        .update(status=Job.Status.CANCELLED, message=reason, finished_at=timezone.now())
     )
     return updated == 1
 
@@ -306,18 +333,22 @@ def cancel(job: Job, reason: str = "cancelled by the client") -> bool:
 def retry(job: Job) -> bool:
     """Queue a finished or failed job again from the start."""
     with transaction.atomic():
-        updated = Job.objects.filter(pk=job.pk, status__in=Job.FINISHED).update(
-            status=Job.Status.QUEUED,
-            attempts=0,
-            progress=0.0,
-            downloaded_bytes=0,
-            speed=0.0,
-            eta=None,
-            message="queued again by an operator",
-            error_detail="",
-            finished_at=None,
-            lease_owner="",
-            lease_expires_at=None,
+        updated = (
+            Job.objects.finished()
+            .filter(pk=job.pk)
+            .update(
+                status=Job.Status.QUEUED,
+                attempts=0,
+                progress=0.0,
+                downloaded_bytes=0,
+                speed=0.0,
+                eta=None,
+                message="queued again by an operator",
+                error_detail="",
+                finished_at=None,
+                lease_owner="",
+                lease_expires_at=None,
+            )
         )
         if updated:
             enqueue(job)
@@ -328,11 +359,7 @@ def _requeue(jobs: Iterable[Job], why: str) -> int:
     count = 0
     for job in jobs:
         with transaction.atomic():
-            locked = (
-                Job.objects.select_for_update()
-                .filter(pk=job.pk, status=Job.Status.DOWNLOADING)
-                .first()
-            )
+            locked = Job.objects.select_for_update().running().filter(pk=job.pk).first()
             if locked is None or locked.lease_owner != job.lease_owner:
                 continue  # it moved on while we looked
             if locked.attempts >= MAX_ATTEMPTS:
@@ -352,7 +379,7 @@ def _requeue(jobs: Iterable[Job], why: str) -> int:
 def recover_orphans_on_this_host() -> int:
     """Requeue jobs whose lease belongs to a dead process on this host (worker restart)."""
     prefix = socket.gethostname() + ":"
-    candidates = Job.objects.filter(status=Job.Status.DOWNLOADING, lease_owner__startswith=prefix)
+    candidates = Job.objects.running().filter(lease_owner__startswith=prefix)
     orphans = [job for job in candidates if _owner_is_dead(job.lease_owner)]
     return _requeue(orphans, "its worker process died")
 
@@ -360,7 +387,7 @@ def recover_orphans_on_this_host() -> int:
 def recover_expired(grace_seconds: int = 15) -> int:
     """Requeue jobs whose lease ran out (their worker vanished without a trace)."""
     cutoff = timezone.now() - timedelta(seconds=grace_seconds)
-    expired = Job.objects.filter(status=Job.Status.DOWNLOADING).filter(
+    expired = Job.objects.running().filter(
         Q(lease_expires_at__lt=cutoff) | Q(lease_expires_at__isnull=True)
     )
     return _requeue(list(expired), "its worker stopped renewing the lease")

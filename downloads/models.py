@@ -10,7 +10,36 @@ from django.utils import timezone
 from catalog.models import EpisodeFields
 
 
+class JobQuerySet(models.QuerySet["Job"]):
+    """The status sets the code asks about, named once."""
+
+    def active(self) -> JobQuerySet:
+        """Queued or running: a worker has or will have it."""
+        return self.filter(status__in=Job.ACTIVE)
+
+    def unfinished(self) -> JobQuerySet:
+        """Active or stopped: it may still run, and its partial files are kept."""
+        return self.filter(status__in=Job.UNFINISHED)
+
+    def finished(self) -> JobQuerySet:
+        """Over for good (until someone retries it)."""
+        return self.filter(status__in=Job.FINISHED)
+
+    def running(self) -> JobQuerySet:
+        return self.filter(status=Job.Status.DOWNLOADING)
+
+
 class Job(EpisodeFields):
+    """One download or .strm job; `downloads.ledger` creates it and moves it between states.
+
+    The qBittorrent API (qbshim) watches this table from the database itself:
+    qbshim/migrations/0003_revision_triggers.py puts an AFTER UPDATE trigger on
+    `downloads_job` that bumps the revision of the job's ClientTask, so torrents/info and
+    sync/maindata re-read it. Renaming this table or its `id` column means changing
+    those triggers in a new qbshim migration; any update, however it is written
+    (queryset `.update()`, raw SQL, the admin), is seen by the qB API.
+    """
+
     class Kind(models.TextChoices):
         DOWNLOAD = "download", "download"
         STRM = "strm", "strm"
@@ -25,6 +54,9 @@ class Job(EpisodeFields):
 
     ACTIVE = (Status.QUEUED, Status.DOWNLOADING)
     FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+    UNFINISHED = (*ACTIVE, Status.STOPPED)
+
+    objects = JobQuerySet.as_manager()
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DOWNLOAD)

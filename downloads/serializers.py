@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from catalog.models import EPISODE_FIELDS
 from downloads.models import Job
 
 
@@ -12,11 +13,7 @@ class JobSerializer(serializers.ModelSerializer):
             "id",
             "kind",
             "status",
-            "site",
-            "slug",
-            "season",
-            "episode",
-            "language",
+            *EPISODE_FIELDS,
             "provider",
             "release_name",
             "provider_used",

@@ -31,6 +31,15 @@ def download_dir() -> Path:
     return Path(settings.CONFIG.download_dir)
 
 
+def download_root() -> Path:
+    """DOWNLOAD_DIR with links resolved: what paths are checked against."""
+    return download_dir().resolve()
+
+
+def inside_download_dir(path: str | Path) -> bool:
+    return Path(path).resolve().is_relative_to(download_root())
+
+
 def free_bytes(path: Path | None = None) -> int:
     return shutil.disk_usage(path or download_dir()).free
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from catalog.models import EPISODE_FIELDS
 from qbshim.models import Category, ClientTask
 
 
@@ -33,11 +34,7 @@ class ClientTaskAdmin(admin.ModelAdmin):
     readonly_fields = (
         "hash",
         "name",
-        "site",
-        "slug",
-        "season",
-        "episode",
-        "language",
+        *EPISODE_FIELDS,
         "provider",
         "mode",
         "magnet",

@@ -65,17 +65,11 @@ def legacy_download(request: HttpRequest) -> JsonResponse:
         # nested deeper than the parser goes.
         return _error(str(exc) or type(exc).__name__, 400)
     with transaction.atomic():
-        job = Job.objects.create(
-            kind=Job.Kind.DOWNLOAD,
-            site=identity.site,
-            slug=identity.slug,
-            season=identity.season,
-            episode=identity.episode,
-            language=identity.language,
-            provider=identity.provider or "",
+        job = ledger.create(
+            identity,
+            Job.Kind.DOWNLOAD,
             release_name=str(body.get("title_hint") or "").replace("\x00", "")[:255],
         )
-        ledger.enqueue(job)
     return JsonResponse({"job_id": str(job.pk)})
 
 

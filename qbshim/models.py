@@ -44,7 +44,7 @@ class ClientTask(EpisodeFields):
     )
     added_on = models.DateTimeField(default=timezone.now, db_index=True)
     completion_on = models.DateTimeField(null=True, blank=True)
-    # Set by database triggers (migration 0002) from ChangeCounter on every change to
+    # Set by database triggers (migration 0003) from ChangeCounter on every change to
     # this row or its job, so the API can re-read only what changed.
     rev = models.BigIntegerField(default=0, db_index=True, editable=False)
 

@@ -1,4 +1,4 @@
-"""Where files live (inside DOWNLOAD_DIR) and where Sonarr is told they live."""
+"""Where Sonarr's save paths land inside DOWNLOAD_DIR, and where it is told files live."""
 
 from __future__ import annotations
 
@@ -6,16 +6,14 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
+from downloads.storage import download_root
+
 # The save_path columns (Category, ClientTask, Job) hold this many characters.
 MAX_SAVE_PATH = 1024
 
 
 class PathRefused(ValueError):
     """A save path outside the download directory (or one no column can hold)."""
-
-
-def download_root() -> Path:
-    return Path(settings.CONFIG.download_dir).resolve()
 
 
 def _public_root() -> PurePosixPath | None:
@@ -56,7 +54,3 @@ def internal_save_path(requested: str) -> Path:
     if len(str(path)) > MAX_SAVE_PATH:
         raise PathRefused(f"save path is longer than {MAX_SAVE_PATH} characters")
     return path
-
-
-def inside_download_dir(path: str | Path) -> bool:
-    return Path(path).resolve().is_relative_to(download_root())

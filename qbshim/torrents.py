@@ -14,10 +14,10 @@ from django.db.models import QuerySet
 
 from catalog import watching
 from catalog.magnet import MagnetError, parse_magnet
-from downloads import ledger
+from downloads import cleanup, ledger
 from downloads.models import Job
 from qbshim.models import Category, ClientTask
-from qbshim.paths import inside_download_dir, internal_save_path
+from qbshim.paths import internal_save_path
 from qbshim.table import TABLE, Snapshot, enclosed
 
 log = logging.getLogger(__name__)
@@ -124,26 +124,17 @@ def _add_one(
             ledger.retry(existing.job)
         return existing
     ident = parsed.identity
-    identity = {
-        "site": ident.site,
-        "slug": ident.slug,
-        "season": ident.season,
-        "episode": ident.episode,
-        "language": ident.language,
-    }
-    job = Job.objects.create(
-        kind=Job.Kind.STRM if parsed.mode == "strm" else Job.Kind.DOWNLOAD,
-        status=Job.Status.STOPPED if stopped else Job.Status.QUEUED,
-        provider=ident.provider or "",
+    job = ledger.create(
+        ident,
+        Job.Kind.STRM if parsed.mode == "strm" else Job.Kind.DOWNLOAD,
+        stopped=stopped,
         release_name=parsed.name,
         save_path=str(save_path),
         message="added stopped" if stopped else "queued",
-        **identity,
     )
     task = ClientTask.objects.create(
         hash=parsed.hash,
         name=parsed.name,
-        provider=ident.provider or "",
         mode=ClientTask.Mode.STRM if parsed.mode == "strm" else ClientTask.Mode.DOWNLOAD,
         magnet=magnet,
         category=category,
@@ -151,10 +142,8 @@ def _add_one(
         save_path=str(save_path),
         stopped=stopped,
         job=job,
-        **identity,
+        **ClientTask.identity_fields(ident, with_provider=True),
     )
-    if not stopped:
-        ledger.enqueue(job)
     watching.note_grab(ident.site, ident.slug, ident.season)  # the RSS feed follows the series
     log.info(
         "added %s (%s) as job %s%s", task.hash, task.name, job.pk, " stopped" if stopped else ""
@@ -230,7 +219,7 @@ def delete(hashes: list[str] | None, delete_files: bool) -> int:
         if job is not None:
             ledger.cancel(job, "removed by the client")
             if delete_files:
-                _remove_files(job)
+                cleanup.remove_result(job)
         task_hash = task.hash  # delete() sets the primary key, the hash, to None
         task.delete()
         count += 1
@@ -240,22 +229,11 @@ def delete(hashes: list[str] | None, delete_files: bool) -> int:
     return count
 
 
-def _remove_files(job: Job) -> None:
-    """Delete the job's result; the worker removes partial files when it stops."""
-    if not job.result_path:
-        return
-    path = Path(job.result_path)
-    if not inside_download_dir(path):
-        log.error("job %s: not deleting %s, it is outside the download directory", job.pk, path)
-        return
-    path.unlink(missing_ok=True)
-
-
 def stop(hashes: list[str] | None) -> None:
     for task in tasks(hashes):
         ClientTask.objects.filter(pk=task.pk).update(stopped=True)
         if task.job is not None:
-            Job.objects.filter(pk=task.job.pk, status__in=Job.ACTIVE).update(
+            Job.objects.active().filter(pk=task.job.pk).update(
                 status=Job.Status.STOPPED, message="stopped by the client"
             )
 

@@ -11,116 +11,74 @@ Keys, all per identity (provider '' = any hoster):
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any
 
-from django.core.cache import cache
-
 from catalog.identity import EpisodeIdentity
+from catalog.memo import TtlMemo
+from catalog.softcache import soft_delete
 from strm.models import StrmUrlMapping
-
-log = logging.getLogger(__name__)
 
 # A playback asks for its resolution with every segment and seek; reading it from Redis
 # each time cost ~0.1 ms CPU, a tenth of a small media request (bench/bench_strm_proxy.py).
 # Purges and refreshes in this process forget it at once; those of other processes are
 # seen within MEMO_SECONDS, and a URL that fails upstream meanwhile is refreshed as ever.
 MEMO_SECONDS = 5.0
-_MEMO_SIZE = 1024
-_memo: dict[str, tuple[float, Any]] = {}
+_memo: TtlMemo[str, Any] = TtlMemo(MEMO_SECONDS, size=1024)
 
 
-def cache_key(site: str, slug: str, season: int, episode: int, language: str, provider: str) -> str:
-    return f"strm:resolved:{_suffix(site, slug, season, episode, language, provider)}"
-
-
-def _suffix(site: str, slug: str, season: int, episode: int, language: str, provider: str) -> str:
-    return f"{site}:{slug}:{season}:{episode}:{language}:{provider}".replace(" ", "_")
-
-
-def _identity_suffix(identity: EpisodeIdentity) -> str:
-    return _suffix(
-        identity.site,
-        identity.slug,
-        identity.season,
-        identity.episode,
-        identity.language,
-        identity.provider or "",
+def _suffix(episode: EpisodeIdentity | StrmUrlMapping) -> str:
+    e = episode
+    return f"{e.site}:{e.slug}:{e.season}:{e.episode}:{e.language}:{e.provider or ''}".replace(
+        " ", "_"
     )
 
 
 def identity_key(identity: EpisodeIdentity) -> str:
-    return f"strm:resolved:{_identity_suffix(identity)}"
+    return f"strm:resolved:{_suffix(identity)}"
 
 
 def failure_key(identity: EpisodeIdentity) -> str:
-    return f"strm:resolve-failed:{_identity_suffix(identity)}"
+    return f"strm:resolve-failed:{_suffix(identity)}"
 
 
 def window_key(identity: EpisodeIdentity) -> str:
-    return f"strm:resolve-window:{_identity_suffix(identity)}"
+    return f"strm:resolve-window:{_suffix(identity)}"
 
 
 def lock_key(identity: EpisodeIdentity) -> str:
-    return f"anibridge:strm:resolving:{_identity_suffix(identity)}"
+    return f"anibridge:strm:resolving:{_suffix(identity)}"
 
 
 def key_for(mapping: StrmUrlMapping) -> str:
-    return cache_key(
-        mapping.site,
-        mapping.slug,
-        mapping.season,
-        mapping.episode,
-        mapping.language,
-        mapping.provider,
-    )
-
-
-def _failure_key_for(mapping: StrmUrlMapping) -> str:
-    suffix = _suffix(
-        mapping.site,
-        mapping.slug,
-        mapping.season,
-        mapping.episode,
-        mapping.language,
-        mapping.provider,
-    )
-    return f"strm:resolve-failed:{suffix}"
+    return f"strm:resolved:{_suffix(mapping)}"
 
 
 def remembered(key: str) -> Any | None:
     """What remember(key, ...) kept in this process, unless MEMO_SECONDS have passed."""
-    item = _memo.get(key)
-    if item is None or item[0] < time.monotonic():
-        return None
-    return item[1]
+    return _memo.get(key)
 
 
 def remember(key: str, value: Any) -> None:
-    if MEMO_SECONDS <= 0:
-        return
-    if len(_memo) >= _MEMO_SIZE:
-        _memo.clear()  # expired entries pile up otherwise; losing the rest costs a read
-    _memo[key] = (time.monotonic() + MEMO_SECONDS, value)
+    if MEMO_SECONDS > 0:
+        _memo.put(key, value, MEMO_SECONDS)
 
 
 def forget(key: str) -> None:
-    _memo.pop(key, None)
+    _memo.forget(key)
 
 
 def forget_all() -> None:
-    """For tests: each starts with an empty Redis, so with nothing remembered either."""
+    """What this process remembers, as if it were another process (catalog.memo clears
+    it before each test along with every other memo)."""
     _memo.clear()
 
 
 def purge(mapping: StrmUrlMapping) -> None:
     """Forget the resolved URL everywhere, so the next playback resolves afresh."""
     forget(key_for(mapping))
-    try:
-        cache.delete_many([key_for(mapping), _failure_key_for(mapping)])
-    except Exception as exc:  # Redis down: the row below is what survives anyway
-        log.warning("strm cache purge for %s could not reach Redis: %s", mapping, exc)
+    soft_delete(
+        key_for(mapping), f"strm:resolve-failed:{_suffix(mapping)}"
+    )  # the row below survives anyway
     StrmUrlMapping.objects.filter(pk=mapping.pk).update(
         resolved_url="", resolved_headers={}, resolved_at=None
     )

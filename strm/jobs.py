@@ -36,12 +36,7 @@ def strm_job(job: Job, ctx: JobContext) -> JobResult:
     directory = Path(job.save_path) if job.save_path else Path(settings.CONFIG.download_dir)
     path = write_strm(directory, safe_name(job), url)
     StrmUrlMapping.objects.update_or_create(
-        site=identity.site,
-        slug=identity.slug,
-        season=identity.season,
-        episode=identity.episode,
-        language=identity.language,
-        provider=identity.provider or "",
+        **StrmUrlMapping.identity_fields(identity, with_provider=True),
         defaults={"strm_path": str(path)},
     )
     log.info(

@@ -15,28 +15,21 @@ belongs to an older resolution is served by that walk straight away.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import posixpath
-import re
 import socket
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-from django.core.cache import cache as django_cache
+from urllib.parse import urlsplit
 
 from catalog.egress import fetch, hls, ssrf, upstream
-from catalog.egress.hls import BandwidthEstimate, Locator, UriRef
+from catalog.egress.hls import Locator, UriRef
 from catalog.identity import EpisodeIdentity
+from catalog.memo import TtlMemo
 from catalog.streams import ResolveError
-from strm import media_types, resolved, stream_info
+from strm import bandwidth, media_types, resolved, stream_info
+from strm.media_body import UNSATISFIABLE, MediaBody, parse_range
 from strm.resolved import Resolution
-from strm.signing import ProxyToken, TokenTooLarge, encode_token
-from strm.stream_urls import proxy_prefix
+from strm.signing import ProxyToken, TokenTooLarge
+from strm.stream_urls import proxy_file_name, proxy_prefix, proxy_url, with_query
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +40,10 @@ MAX_PLAYLIST_BYTES = 8 * 1024 * 1024
 # Real trees are master -> media (-> rendition report); deeper means a loop or a trap,
 # and every level makes each token longer and each re-find walk longer.
 MAX_PLAYLIST_DEPTH = 8
-# Segments whose size is measured for a synthetic master's BANDWIDTH.
-SIZE_SAMPLES = 3
-BANDWIDTH_CACHE_SECONDS = 24 * 3600
 # Playlists fetched while re-finding a resource, kept so that the next segment of
 # the same playback does not fetch them again (ffmpeg never reloads a VOD playlist,
 # so after a re-resolve every further segment takes this path).
-_MEMO_SIZE = 32
-_MEMO_SECONDS = 600.0
+_memo: TtlMemo[tuple[str, ...], tuple[str, str]] = TtlMemo(600.0, size=32)
 # Passed on as upstream sent them (catalog.egress.connections refused invalid values).
 # Content-Type (strm.media_types) and Content-Length (the size the body really has, see
 # _media_reply) are ours to state, never passed through.
@@ -65,8 +54,6 @@ _MEDIA_HEADERS = (
     "Last-Modified",
     "Content-Encoding",
 )
-_LL_HLS_PARAMS = frozenset({"_HLS_msn", "_HLS_part", "_HLS_skip"})
-_NAME_JUNK = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -191,7 +178,7 @@ def _attempt(target: Target, client: ClientRequest, resolution: Resolution) -> R
     if target.playlist is None:
         return _entry(target, client, resolution, url)
     if target.playlist:
-        return _playlist(target, client, resolution, _with_query(url, client.hls_query))
+        return _playlist(target, client, resolution, with_query(url, client.hls_query))
     return _media(target, client, resolution, url)
 
 
@@ -289,7 +276,7 @@ def _rewrite(
             generation=resolution.generation,
             playlist=ref.is_playlist,
         )
-        return _proxy_url(token, _file_name(ref.url, ref.kind, ref.extension), public)
+        return proxy_url(token, proxy_file_name(ref.url, ref.kind, ref.extension), public)
 
     prefixes = tuple({proxy_prefix() + "/", proxy_prefix(public) + "/"})
     try:
@@ -305,7 +292,7 @@ def _single_variant_master(
 ) -> str | None:
     """A master around a bare media playlist, so players see its bit rate (Jellyfin)."""
     try:
-        estimate = hls.estimate_bandwidth(text) or _measured_bandwidth(text, media_url, resolution)
+        estimate = hls.estimate_bandwidth(text) or bandwidth.measured(text, media_url, resolution)
     except hls.PlaylistError as exc:  # the same error _rewrite would meet: refuse alike
         raise Failed(502, f"unusable playlist from {_host(media_url)}: {exc}") from exc
     # Zero-length byte ranges give a zero bit rate, which no BANDWIDTH may carry.
@@ -316,59 +303,12 @@ def _single_variant_master(
     info = stream_info.for_master(target.identity, text, media_url, resolution)
     return hls.synthesize_master(
         text,
-        _proxy_url(token, "index.m3u8", public),
+        proxy_url(token, "index.m3u8", public),
         bandwidth=max(estimate.peak, estimate.average),
         average_bandwidth=estimate.average,
         resolution=info.resolution if info else None,
         codecs=info.codecs if info else None,
     )
-
-
-def _measured_bandwidth(
-    text: str, base_url: str, resolution: Resolution
-) -> BandwidthEstimate | None:
-    key = f"strm:bandwidth:{resolution.generation}"
-    try:
-        cached = django_cache.get(key)
-    except Exception:  # Redis away: measure again
-        cached = None
-    if isinstance(cached, tuple) and len(cached) == 2:
-        return BandwidthEstimate(peak=cached[0], average=cached[1])
-    segments = [ref for ref in hls.parse_uris(text, base_url) if ref.kind == "segment"]
-    sizes: dict[int, int] = {}
-    for ref in _spread(segments, SIZE_SAMPLES):
-        size = _resource_size(ref.url, resolution)
-        if size is not None and ref.media_sequence is not None:
-            sizes[ref.media_sequence] = size
-    estimate = hls.estimate_bandwidth(text, sizes)
-    if estimate is not None:
-        try:
-            django_cache.set(key, (estimate.peak, estimate.average), BANDWIDTH_CACHE_SECONDS)
-        except Exception as exc:
-            log.debug("strm: bandwidth not cached: %s", exc)
-    return estimate
-
-
-def _spread(items: list[UriRef], count: int) -> list[UriRef]:
-    if len(items) <= count:
-        return items
-    step = (len(items) - 1) / (count - 1)
-    return [items[round(i * step)] for i in range(count)]
-
-
-def _resource_size(url: str, resolution: Resolution) -> int | None:
-    try:
-        answer = upstream.open_url(url, resolution.headers, range_header="bytes=0-0")
-    except (upstream.UpstreamError, ssrf.BlockedTarget):
-        return None
-    if answer.status == 206:
-        size = _total_size(answer)
-        with contextlib.suppress(upstream.UpstreamError):
-            answer.read_decoded(16)  # the one byte; the connection can be reused
-    else:
-        size = answer.content_length() if answer.status == 200 else None
-    answer.abort()  # a no-op when the body was read
-    return size
 
 
 # --- media: segments, keys, init sections, progressive files -----------------------------
@@ -453,76 +393,6 @@ def _media_reply(
     return Reply(status, headers, body)
 
 
-class MediaBody:
-    """An upstream body as the WSGI iterable; closing it early closes the upstream socket.
-
-    With a `sink` (the client's socket), the first item is what was read already: the
-    web server sends it after the response head; then the rest goes from socket to
-    socket in the kernel (catalog.egress.splice) and the iteration ends. gunicorn sends nothing
-    after the last item when the response has a Content-Length, which it has here.
-    """
-
-    def __init__(
-        self,
-        answer: upstream.Upstream,
-        *,
-        skip: int = 0,
-        length: int | None = None,
-        label: str,
-        sink: socket.socket | None = None,
-    ) -> None:
-        self._answer = answer
-        self._label = label  # for the log
-        self._splicing = sink is not None
-        self._chunks: Generator[bytes] = (
-            self._spliced(sink) if sink is not None else answer.chunks()
-        )
-        self._skip = skip
-        self._left = length
-        self.sent = 0
-        self.spliced = 0  # of `sent`: the bytes the web server did not write itself
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def _spliced(self, sink: socket.socket) -> Generator[bytes]:
-        yield self._answer.take_buffered()  # even if empty: the head must go out first
-        spliced = self._answer.splice_rest(sink)
-        self.sent += spliced
-        self.spliced = spliced
-        log.debug("strm: %s: %d bytes spliced", self._label, spliced)
-
-    def __next__(self) -> bytes:
-        while True:
-            if self._left == 0:
-                self.close()
-                raise StopIteration
-            try:
-                chunk = next(self._chunks)
-            except upstream.BodyInterrupted as exc:
-                # Raising makes the web server drop the client connection: a short body
-                # on a kept-alive connection would leave the client waiting.
-                log.warning(
-                    "strm: %s: upstream cut off after %d bytes: %s", self._label, self.sent, exc
-                )
-                raise
-            if self._skip:
-                dropped = min(self._skip, len(chunk))
-                self._skip -= dropped
-                chunk = chunk[dropped:]
-            if self._left is not None:
-                chunk = chunk[: self._left]
-                self._left -= len(chunk)
-            if chunk or self._splicing:
-                self.sent += len(chunk)
-                return chunk
-
-    def close(self) -> None:
-        """Called by the web server when the response ends or the client went away."""
-        self._chunks.close()
-        self._answer.abort()  # no-op after a complete read (the connection went back)
-
-
 # --- finding a resource again ------------------------------------------------------------
 
 
@@ -561,39 +431,6 @@ def _playlist_at(target: Target, resolution: Resolution, depth: int, url: str) -
     if hls.is_master(text) or "#EXT-X-ENDLIST" in text:  # live playlists change: never kept
         _memo.put(key, (answer.url, text))
     return answer.url, text
-
-
-class _Memo:
-    """A small per-process LRU with expiry; losing it only costs a refetch."""
-
-    def __init__(self, size: int, seconds: float) -> None:
-        self._items: OrderedDict[tuple[str, ...], tuple[float, tuple[str, str]]] = OrderedDict()
-        self._size = size
-        self._seconds = seconds
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, ...]) -> tuple[str, str] | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None or item[0] < time.monotonic():
-                self._items.pop(key, None)
-                return None
-            self._items.move_to_end(key)
-            return item[1]
-
-    def put(self, key: tuple[str, ...], value: tuple[str, str]) -> None:
-        with self._lock:
-            self._items[key] = (time.monotonic() + self._seconds, value)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_memo = _Memo(_MEMO_SIZE, _MEMO_SECONDS)
 
 
 # --- small helpers -----------------------------------------------------------------------
@@ -635,74 +472,11 @@ def _read_head(answer: upstream.Upstream) -> bytes:
         raise Refreshable(None, str(exc)) from exc
 
 
-def _proxy_url(token: ProxyToken, name: str, public: str | None) -> str:
-    return f"{proxy_prefix(public)}/{encode_token(token)}/{name}"
-
-
-def _file_name(url: str, kind: str, extension: str) -> str:
-    """`<name><ext>` for a proxy path: the upstream stem, our extension (ffmpeg checks it)."""
-    stem = posixpath.splitext(posixpath.basename(urlsplit(url).path))[0]
-    stem = _NAME_JUNK.sub("-", stem).strip("-")[:40]
-    return (stem or kind) + extension
-
-
-def _with_query(url: str, extra: tuple[tuple[str, str], ...]) -> str:
-    if not extra:
-        return url
-    parts = urlsplit(url)
-    query = [
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in dict(extra)
-    ]
-    return urlunsplit(parts._replace(query=urlencode([*query, *extra])))
-
-
-def hls_query(params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """The LL-HLS parameters among a client's query parameters."""
-    return tuple((k, v) for k, v in sorted(params.items()) if k in _LL_HLS_PARAMS)
-
-
 def _starts_at_zero(answer: upstream.Upstream) -> bool:
     if answer.status == 200:
         return True
     content_range = fetch.content_range(answer)
     return content_range is not None and content_range[0] == 0
-
-
-def _total_size(answer: upstream.Upstream) -> int | None:
-    content_range = fetch.content_range(answer)
-    return None if content_range is None else content_range[2]
-
-
-UNSATISFIABLE = (-1, -1)
-# RFC 9110 14.1.2: the unit is case-insensitive, positions are ASCII digits, and there
-# is no whitespace inside a range; a header that is not exactly this is ignored.
-_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.IGNORECASE)
-# Beyond any size; int() refuses strings of more than 4300 digits.
-_BEYOND = 10**18
-
-
-def _position(digits: str) -> int:
-    return int(digits) if len(digits) < 19 else _BEYOND
-
-
-def parse_range(value: str, size: int) -> tuple[int, int] | None:
-    """(first, last) of a single byte range over `size` bytes, UNSATISFIABLE, or None
-    when the header is not one range we understand (then the whole body is right)."""
-    match = _RANGE.fullmatch(value.strip())
-    if match is None:
-        return None
-    first_text, last_text = match.groups()
-    if not first_text:
-        if not last_text:
-            return None
-        suffix = _position(last_text)
-        return UNSATISFIABLE if suffix == 0 or size == 0 else (max(0, size - suffix), size - 1)
-    first = _position(first_text)
-    if last_text and _position(last_text) < first:
-        return None  # invalid: RFC 9110 says ignore the header
-    if first >= size:
-        return UNSATISFIABLE
-    return first, size - 1 if not last_text else min(_position(last_text), size - 1)
 
 
 def _host(url: str) -> str:

@@ -25,7 +25,6 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.core.cache import cache as django_cache
 from django.db.models import F
 from django.utils import timezone
 from redis.lock import Lock
@@ -33,6 +32,7 @@ from redis.lock import Lock
 from anibridge_site.redis_client import get_redis
 from catalog import public_ip
 from catalog.identity import EpisodeIdentity
+from catalog.softcache import soft_delete, soft_get, soft_set
 from catalog.streams import ResolvedStream, ResolveError
 from strm import cache
 from strm.models import StrmUrlMapping
@@ -131,7 +131,7 @@ def _stored(identity: EpisodeIdentity) -> Resolution | None:
         provider=row.provider_used,
         resolved_at=row.resolved_at,
     )
-    _cache_set(cache.identity_key(identity), known.to_cache(), _ttl())
+    soft_set(cache.identity_key(identity), known.to_cache(), _ttl())
     return known
 
 
@@ -140,14 +140,7 @@ def _mapping(identity: EpisodeIdentity) -> StrmUrlMapping | None:
 
 
 def _lookup(identity: EpisodeIdentity) -> dict[str, Any]:
-    return {
-        "site": identity.site,
-        "slug": identity.slug,
-        "season": identity.season,
-        "episode": identity.episode,
-        "language": identity.language,
-        "provider": identity.provider or "",
-    }
+    return StrmUrlMapping.identity_fields(identity, with_provider=True)
 
 
 def _ttl() -> int | None:
@@ -179,13 +172,13 @@ def refresh(identity: EpisodeIdentity, stale: Resolution | None) -> Resolution:
         if stale is not None:  # a re-resolve, after an upstream failure
             if known is not None and _cache_get(cache.window_key(identity)) is not None:
                 return known  # re-resolved moments ago and failing again: wait for the window
-            _cache_set(cache.window_key(identity), {"at": time.time()}, RESOLVE_WINDOW_SECONDS)
+            soft_set(cache.window_key(identity), {"at": time.time()}, RESOLVE_WINDOW_SECONDS)
         if known is not None:
             invalidate(identity)  # it failed upstream: nobody may pick it up again
         try:
             stream = _resolver()(identity)
         except ResolveError as exc:
-            _cache_set(cache.failure_key(identity), {"error": str(exc)}, RESOLVE_WINDOW_SECONDS)
+            soft_set(cache.failure_key(identity), {"error": str(exc)}, RESOLVE_WINDOW_SECONDS)
             raise
         fresh = Resolution(
             url=stream.url,
@@ -205,7 +198,7 @@ def invalidate(identity: EpisodeIdentity) -> None:
     if row is not None:
         cache.purge(row)
     else:
-        _cache_delete(cache.identity_key(identity))
+        soft_delete(cache.identity_key(identity))
 
 
 def record_failure(identity: EpisodeIdentity, status: int | None, error: str) -> None:
@@ -221,7 +214,7 @@ def record_failure(identity: EpisodeIdentity, status: int | None, error: str) ->
 
 def record_success(identity: EpisodeIdentity, status: int) -> None:
     """A retry after a re-resolve worked: note it, and let the next failure re-resolve."""
-    _cache_delete(cache.window_key(identity))
+    soft_delete(cache.window_key(identity))
     StrmUrlMapping.objects.filter(**_lookup(identity)).update(
         last_status=status, last_error="", last_checked_at=timezone.now(), fail_count=0
     )
@@ -229,7 +222,7 @@ def record_success(identity: EpisodeIdentity, status: int) -> None:
 
 def _store(identity: EpisodeIdentity, fresh: Resolution) -> None:
     cache.forget(cache.identity_key(identity))
-    _cache_set(cache.identity_key(identity), fresh.to_cache(), _ttl())
+    soft_set(cache.identity_key(identity), fresh.to_cache(), _ttl())
     # The row may already exist with a strm_path (the .strm writer made it): keep that.
     StrmUrlMapping.objects.update_or_create(
         **_lookup(identity),
@@ -294,27 +287,9 @@ def _raise_recent_failure(identity: EpisodeIdentity) -> None:
         raise ResolveError(str(marker.get("error") or f"{identity}: resolving failed just now"))
 
 
-# --- the cache, tolerant of Redis being away ---------------------------------------------
+# --- the cache, tolerant of Redis being away (catalog.softcache) -------------------------
 
 
 def _cache_get(key: str) -> dict[str, Any] | None:
-    try:
-        value = django_cache.get(key)
-    except Exception as exc:  # the cache backend raises its client's errors
-        log.warning("strm cache read failed (%s); using the database", exc)
-        return None
+    value = soft_get(key)
     return value if isinstance(value, dict) else None
-
-
-def _cache_set(key: str, value: dict[str, Any], timeout: int | None) -> None:
-    try:
-        django_cache.set(key, value, timeout)
-    except Exception as exc:
-        log.warning("strm cache write failed: %s", exc)
-
-
-def _cache_delete(key: str) -> None:
-    try:
-        django_cache.delete(key)
-    except Exception as exc:
-        log.warning("strm cache delete failed: %s", exc)

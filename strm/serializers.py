@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from catalog.models import EPISODE_FIELDS
 from strm.models import StrmUrlMapping
 
 
@@ -12,11 +13,7 @@ class StrmUrlMappingSerializer(serializers.ModelSerializer):
         model = StrmUrlMapping
         fields = [
             "id",
-            "site",
-            "slug",
-            "season",
-            "episode",
-            "language",
+            *EPISODE_FIELDS,
             "provider",
             "strm_path",
             "provider_used",

@@ -32,7 +32,14 @@ from django.http import (
 from anibridge_site.login_guard import forwarded_client
 from catalog.egress import splice
 from strm import activity, cors, proxy, public_url, signing
-from strm.stream_urls import PROXY_PATH, STREAM_PATH, identity_from_query, loggable_path
+from strm.media_body import MediaBody
+from strm.stream_urls import (
+    PROXY_PATH,
+    STREAM_PATH,
+    hls_query,
+    identity_from_query,
+    loggable_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +86,7 @@ def client_request(
         method=method,
         range=range_header,
         if_range=if_range,
-        hls_query=proxy.hls_query(query),
+        hls_query=hls_query(query),
         sink=sink,
         base_url=base_url,
         peer=forwarded_client(meta or {}),
@@ -196,7 +203,7 @@ def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
     reply = finish(reply, environ)
     status = f"{reply.status} {_phrase(reply.status)}"
     start_response(status, list(reply.headers.items()))
-    if isinstance(reply.body, proxy.MediaBody):
+    if isinstance(reply.body, MediaBody):
         environ[splice.ENVIRON_BODY] = reply.body
     return [reply.body] if isinstance(reply.body, bytes) else reply.body
 

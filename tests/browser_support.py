@@ -1,7 +1,7 @@
-"""What the browser playback test needs around AniBridge: a test CA and certificate for
-127.0.0.1, the page server (a second origin: tests/browser/player.html + hls.js from
-node_modules, results POSTed back), headless Chromium, and Caddy with the recipe's
-site body (docker/caddy/anibridge.caddy).
+"""What the browser playback test needs around AniBridge: the page server (a second
+origin: tests/browser/player.html + hls.js from node_modules, results POSTed back),
+headless Chromium, and Caddy with the recipe's site body (docker/caddy/anibridge.caddy);
+the test CA is tests/tls_helpers.py's.
 
 Chromium is told to stay on loopback: no background services, no QUIC, every host
 name unresolvable but HTTPS_HOST (127.0.0.1), and to trust the test CA by the SPKI
@@ -12,10 +12,6 @@ http:// URI on any other host is mixed content and refused.
 
 from __future__ import annotations
 
-import base64
-import datetime
-import hashlib
-import ipaddress
 import json
 import os
 import shutil
@@ -23,87 +19,19 @@ import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from tests.environment import free_port
 from tests.processes import REPO, Proc, wait_until
+from tests.tls_helpers import Certificates
 
 PLAYER = REPO / "tests" / "browser" / "player.html"
 HLS_JS = REPO / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 CADDY_SITE = REPO / "docker" / "caddy" / "anibridge.caddy"
 HTTPS_HOST = "anibridge.test"  # resolved to 127.0.0.1 by Chromium only
-
-
-# --- a test CA ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Certs:
-    cert: Path  # the server certificate for 127.0.0.1, then the CA's (a chain)
-    key: Path
-    spki_hashes: tuple[str, ...]  # base64 SHA-256 of each certificate's public key
-
-
-def make_certs(directory: Path) -> Certs:
-    """A throwaway CA and a certificate it signed for 127.0.0.1 and HTTPS_HOST (a day)."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "AniBridge test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName(HTTPS_HOST)]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = directory / "server.pem", directory / "server.key"
-    pem = serialization.Encoding.PEM
-    cert_path.write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
-    key_path.write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return Certs(cert_path, key_path, (_spki_hash(leaf), _spki_hash(ca)))
-
-
-def _spki_hash(cert: x509.Certificate) -> str:
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
 # --- the page server ---------------------------------------------------------------------
@@ -130,7 +58,7 @@ class Results:
 class PageServer:
     """The player page's origin: http://127.0.0.1:<port>, or https:// with `certs`."""
 
-    def __init__(self, results: Results, certs: Certs | None = None) -> None:
+    def __init__(self, results: Results, certs: Certificates | None = None) -> None:
         handler = type("Handler", (_PageHandler,), {"results": results})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.scheme = "http"
@@ -193,7 +121,7 @@ def chromium_binary() -> str:
     return found
 
 
-def chromium_args(profile: Path, certs: Certs) -> list[str]:
+def chromium_args(profile: Path, certs: Certificates) -> list[str]:
     return [
         chromium_binary(),
         "--headless=new",
@@ -220,7 +148,7 @@ def chromium_args(profile: Path, certs: Certs) -> list[str]:
 
 
 @contextmanager
-def chromium(url: str, profile: Path, certs: Certs, log: Path) -> Iterator[Proc]:
+def chromium(url: str, profile: Path, certs: Certificates, log: Path) -> Iterator[Proc]:
     """Headless Chromium showing `url` until the block ends."""
     if not HLS_JS.is_file():
         raise AssertionError(f"{HLS_JS} is missing: run `make test` (it runs `npm ci`)")
@@ -236,7 +164,7 @@ def chromium(url: str, profile: Path, certs: Certs, log: Path) -> Iterator[Proc]
 
 
 @contextmanager
-def caddy(upstream: str, certs: Certs, workdir: Path) -> Iterator[str]:
+def caddy(upstream: str, certs: Certificates, workdir: Path) -> Iterator[str]:
     """Caddy on a free loopback port serving docker/caddy/anibridge.caddy over HTTPS with
     the test certificate, in front of `upstream` (host:port); yields its base URL
     (https://HTTPS_HOST:<port>)."""

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from anibridge_site import config
+from downloads import cleanup
 from downloads.models import Job
-from qbshim import tasks
 from qbshim.models import ClientTask
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,7 @@ def _finished(hours_ago: float, name: str, status: str = Job.Status.COMPLETED) -
 def test_ttl_zero_keeps_everything(ttl: Any) -> None:
     ttl("0")
     _, result = _finished(1000, "old")
-    assert tasks.cleanup_finished() == 0
+    assert cleanup.cleanup_finished() == 0
     assert result.exists() and Job.objects.count() == 1
 
 
@@ -64,7 +64,7 @@ def test_finished_jobs_past_the_ttl_go_with_their_files(ttl: Any) -> None:
     _old, old_file = _finished(25, "old")
     _new, new_file = _finished(1, "new")
     _failed, failed_file = _finished(30, "failed", Job.Status.FAILED)
-    assert tasks.cleanup_finished() == 2
+    assert cleanup.cleanup_finished() == 2
     assert not old_file.exists() and not failed_file.exists() and new_file.exists()
     assert list(Job.objects.values_list("slug", flat=True)) == ["new"]
     assert list(ClientTask.objects.values_list("name", flat=True)) == ["new"]
@@ -76,7 +76,7 @@ def test_cleanup_never_removes_files_outside_the_download_dir(ttl: Any, tmp_path
     outside = tmp_path / "keep.mp4"
     outside.write_bytes(b"x")
     Job.objects.filter(pk=job.pk).update(result_path=str(outside))
-    tasks.cleanup_finished()
+    cleanup.cleanup_finished()
     assert outside.exists()
 
 
@@ -92,5 +92,5 @@ def test_orphan_partials_are_removed_but_active_ones_kept() -> None:
     )
     (partial_root / str(active.pk)).mkdir(parents=True)
     (partial_root / "0b5e-gone").mkdir()
-    assert tasks.cleanup_orphan_partials() == 1
+    assert cleanup.cleanup_orphan_partials() == 1
     assert (partial_root / str(active.pk)).exists() and not (partial_root / "0b5e-gone").exists()

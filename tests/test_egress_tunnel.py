@@ -15,7 +15,8 @@ from django.conf import settings
 from catalog.egress import connections, ssrf, upstream
 from tests.fakeweb.proxies import Carried, HttpProxy, Socks5Proxy
 from tests.fakeweb.server import FakeServer, Request, Response, Traffic
-from tests.fakeweb.tls import TlsOrigin, self_signed
+from tests.fakeweb.tls import TlsOrigin
+from tests.tls_helpers import Certificates, make_certificates
 
 BODY = b"segment bytes " * 1000
 
@@ -28,16 +29,16 @@ class PlainOrigin(FakeServer):
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return self_signed(Path(tmp_path_factory.mktemp("tls")))
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return make_certificates(Path(tmp_path_factory.mktemp("tls")))
 
 
 @pytest.fixture(scope="module")
-def origins(certificate: tuple[Path, Path]) -> Iterator[dict[str, FakeServer]]:
+def origins(certificate: Certificates) -> Iterator[dict[str, FakeServer]]:
     traffic = Traffic()
     servers: dict[str, FakeServer] = {
         "http": PlainOrigin("plain", traffic),
-        "https": TlsOrigin(*certificate, BODY, traffic),
+        "https": TlsOrigin(certificate.cert, certificate.key, BODY, traffic),
     }
     for server in servers.values():
         server.start()
@@ -47,12 +48,10 @@ def origins(certificate: tuple[Path, Path]) -> Iterator[dict[str, FakeServer]]:
 
 
 @pytest.fixture
-def trust_test_ca(
-    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
+def trust_test_ca(certificate: Certificates, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # OpenSSL's default verify paths follow SSL_CERT_FILE; the client's context is
     # made once per process, so it is made again around the test.
-    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.ca))
     connections._tls_context.cache_clear()
     yield
     connections._tls_context.cache_clear()

@@ -8,7 +8,6 @@ clock moved on through its `now` argument), probes and downloads.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from catalog.magnet import parse_magnet
 from catalog.models import WatchedSeries
 from catalog.tasks import check_watched_series
 from tests.fakeweb import FakeWeb
-from tests.processes import celery_worker, wait_until
+from tests.processes import wait_until
 from tests.sonarr_parser import parse_title
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -34,24 +33,7 @@ ANIWORLD = "aniworld.to"
 SLUG = "star-drifters"
 
 
-@pytest.fixture(scope="module")
-def worker(
-    tmp_path_factory: pytest.TempPathFactory,
-    django_db_setup: Any,
-    django_db_blocker: Any,
-    fakeweb_session: FakeWeb,
-) -> Iterator[None]:
-    with (
-        django_db_blocker.unblock(),
-        celery_worker(
-            tmp_path_factory.mktemp("rss"),
-            queues="default,downloads",
-            concurrency=4,
-            name="rss",
-            env=fakeweb_session.app_env(),
-        ),
-    ):
-        yield
+FAKEWEB_WORKER = {"queues": "default,downloads", "concurrency": 4, "name": "rss"}
 
 
 def _feed(client: Client, **params: str) -> list[dict[str, Any]]:
@@ -102,7 +84,7 @@ def _site_paths(web: FakeWeb) -> list[str]:
 
 
 def test_a_new_episode_and_then_its_dub_reach_sonarr_through_the_feed(
-    client: Client, fake_sites: FakeWeb, worker: None
+    client: Client, fake_sites: FakeWeb, fakeweb_worker: Any
 ) -> None:
     links = fake_sites.links
     links.set_languages(ANIWORLD, SLUG, 1, 4, ())  # episode 4 has not aired yet

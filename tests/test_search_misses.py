@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -23,7 +22,7 @@ from django.test import Client
 from catalog import index
 from catalog.magnet import parse_magnet
 from tests.fakeweb import FakeWeb
-from tests.processes import celery_worker, wait_until
+from tests.processes import wait_until
 from torznab import search
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -41,28 +40,11 @@ ISSUE_SEARCHES = {
 }
 
 
-@pytest.fixture(scope="module")
-def worker(
-    tmp_path_factory: pytest.TempPathFactory,
-    django_db_setup: Any,
-    django_db_blocker: Any,
-    fakeweb_session: FakeWeb,
-) -> Iterator[None]:
-    with (
-        django_db_blocker.unblock(),
-        celery_worker(
-            tmp_path_factory.mktemp("misses"),
-            queues="default",
-            concurrency=4,
-            name="misses",
-            env=fakeweb_session.app_env(),
-        ),
-    ):
-        yield
+FAKEWEB_WORKER = {"queues": "default", "concurrency": 4, "name": "misses"}
 
 
 @pytest.fixture
-def sites(fake_sites: FakeWeb, worker: None) -> FakeWeb:
+def sites(fake_sites: FakeWeb, fakeweb_worker: Any) -> FakeWeb:
     return fake_sites
 
 

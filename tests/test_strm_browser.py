@@ -20,11 +20,12 @@ import pytest
 from catalog.identity import EpisodeIdentity
 from strm.stream_urls import stream_url
 from tests import browser_support, strm_helpers
-from tests.browser_support import HTTPS_HOST, Certs, PageServer, Results
+from tests.browser_support import HTTPS_HOST, PageServer, Results
 from tests.fakeweb import FakeWeb
 from tests.fakeweb.hosters import HOSTER_REFERERS
 from tests.fakeweb.media import DURATION
 from tests.strm_helpers import store_resolution, use_proxy_config
+from tests.tls_helpers import Certificates, make_certificates
 
 pytestmark = [
     pytest.mark.slow,
@@ -67,8 +68,8 @@ def on_base(url: str, base: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    return browser_support.make_certs(tmp_path_factory.mktemp("tls"))
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("tls"), HTTPS_HOST)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def results() -> Results:
 
 
 @pytest.fixture(scope="module")
-def pages(results: Results, certs: Certs) -> Iterator[tuple[PageServer, PageServer]]:
+def pages(results: Results, certs: Certificates) -> Iterator[tuple[PageServer, PageServer]]:
     """The player page's origins: http://127.0.0.1:<a> and https://127.0.0.1:<b>."""
     plain, secure = PageServer(results), PageServer(results, certs)
     yield plain, secure
@@ -96,7 +97,7 @@ def proxy(
 
 
 def run_page(
-    url: str, names: set[str], results: Results, certs: Certs, workdir: Path
+    url: str, names: set[str], results: Results, certs: Certificates, workdir: Path
 ) -> dict[str, dict[str, Any]]:
     with browser_support.chromium(
         url, workdir / "profile", certs, workdir / "chromium.log"
@@ -118,7 +119,7 @@ def played(
     tmp_path_factory: pytest.TempPathFactory,
     pages: tuple[PageServer, PageServer],
     results: Results,
-    certs: Certs,
+    certs: Certificates,
 ) -> Iterator[dict[str, dict[str, Any]]]:
     """Every playing case, played once in one page; what the page saw, by case name."""
     web = fakeweb_session
@@ -195,7 +196,7 @@ def test_without_cors_the_same_page_cannot_load_the_manifest(
     tmp_path_factory: pytest.TempPathFactory,
     pages: tuple[PageServer, PageServer],
     results: Results,
-    certs: Certs,
+    certs: Certificates,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     workdir = tmp_path_factory.mktemp("browser-no-cors")

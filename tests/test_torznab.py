@@ -5,7 +5,6 @@ parser (tests/sonarr_parser.py)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -16,7 +15,6 @@ from django.test import Client
 
 from catalog.magnet import parse_magnet
 from tests.fakeweb import FakeWeb
-from tests.processes import celery_worker
 from tests.sonarr_parser import parse_title
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -25,28 +23,12 @@ NS = {"torznab": "http://torznab.com/schemas/2015/feed"}
 KAIJU_TVDB = 900001
 
 
-@pytest.fixture(scope="module")
-def probe_worker(
-    tmp_path_factory: pytest.TempPathFactory,
-    django_db_setup: Any,
-    django_db_blocker: Any,
-    fakeweb_session: FakeWeb,
-) -> Iterator[None]:
-    with (
-        django_db_blocker.unblock(),
-        celery_worker(
-            tmp_path_factory.mktemp("torznab"),
-            queues="default",
-            concurrency=8,
-            name="probe",
-            env=fakeweb_session.app_env(),
-        ),
-    ):
-        yield
+# Probes run in a real worker; eight at a time, as a season search fans out.
+FAKEWEB_WORKER = {"queues": "default", "concurrency": 8, "name": "probe"}
 
 
 @pytest.fixture
-def api(client: Client, fake_sites: FakeWeb, probe_worker: None) -> Any:
+def api(client: Client, fake_sites: FakeWeb, fakeweb_worker: Any) -> Any:
     def call(**params: str) -> tuple[int, ET.Element, bytes]:
         response = client.get("/torznab/api", params)
         return response.status_code, ET.fromstring(response.content), response.content

@@ -4,6 +4,11 @@ Pure text in, text out: no I/O and no Django. The proxy fetches an upstream play
 lets this module replace each URI with a proxy URL built by its own ``wrap`` callback,
 and serves the result. Tokenisation follows libavformat's HLS demuxer (the engine in
 Jellyfin/Emby), so the URI we rewrite is exactly the URI ffmpeg would have fetched.
+
+One file of ~800 lines on purpose: rewriting, master synthesis and re-finding all work
+on the parser's private line model (spans of URIs inside tag lines, the per-line state
+ffmpeg keeps); split, that model would become an API of its own. The walkers over
+playlist trees live with their users (downloads.hls_tree, strm.proxy).
 """
 
 from __future__ import annotations

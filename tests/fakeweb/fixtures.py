@@ -81,23 +81,25 @@ def fake_sites(fakeweb: FakeWeb, monkeypatch: pytest.MonkeyPatch) -> FakeWeb:
 
 @pytest.fixture(scope="module")
 def fakeweb_worker(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     django_db_setup: None,
     django_db_blocker: Any,
     fakeweb_session: FakeWeb,
-) -> Iterator[None]:
+) -> Iterator[Any]:
     """One real Celery worker per test module, pointed at the fake web: probes (default
-    queue) and downloads, unthrottled."""
+    queue) and downloads, unthrottled; yields its Proc.
+
+    A module changes it with FAKEWEB_WORKER, keyword arguments of
+    tests.processes.celery_worker (`env` is added to the fake web's)."""
     from tests.processes import celery_worker
 
+    options = dict(getattr(request.module, "FAKEWEB_WORKER", {}))
+    name = str(options.pop("name", request.module.__name__.rpartition(".")[2]))
+    env = {**fakeweb_session.app_env(), **options.pop("env", {})}
+    options = {"queues": "default,downloads", "concurrency": 4, **options}
     with (
         django_db_blocker.unblock(),
-        celery_worker(
-            tmp_path_factory.mktemp("fakeweb-worker"),
-            queues="default,downloads",
-            concurrency=4,
-            name="fakeweb",
-            env=fakeweb_session.app_env(),
-        ),
+        celery_worker(tmp_path_factory.mktemp(name), name=name, env=env, **options) as proc,
     ):
-        yield
+        yield proc

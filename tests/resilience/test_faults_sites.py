@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -30,16 +29,15 @@ from django.conf import settings
 from django.test import Client
 
 from anibridge_site.redis_client import get_redis
-from catalog import breaker
+from catalog import memo
 from catalog.identity import EpisodeIdentity
 from catalog.magnet import build_magnet
 from catalog.models import EpisodeAvailability
 from downloads.models import Job
 from qbshim.models import ClientTask
-from qbshim.table import TABLE
 from tests.fakeweb import FakeWeb
 from tests.fakeweb.faults import FAULTS, arm
-from tests.processes import Proc, celery_worker, wait_until
+from tests.processes import Proc, wait_until
 from tests.resilience.record import record
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -165,28 +163,16 @@ CALLS = {
 }
 
 
-@pytest.fixture(scope="module")
-def worker(
-    tmp_path_factory: pytest.TempPathFactory,
-    django_db_setup: Any,
-    django_db_blocker: Any,
-    fakeweb_session: FakeWeb,
-) -> Iterator[Proc]:
-    with (
-        django_db_blocker.unblock(),
-        celery_worker(
-            tmp_path_factory.mktemp("site-faults"),
-            queues="default,downloads",
-            concurrency=6,
-            name="site-faults",
-            env={**fakeweb_session.app_env(), **TIMEOUTS},
-        ) as proc,
-    ):
-        yield proc
+FAKEWEB_WORKER = {
+    "queues": "default,downloads",
+    "concurrency": 6,
+    "name": "site-faults",
+    "env": TIMEOUTS,
+}
 
 
 @pytest.fixture
-def sites(fake_sites: FakeWeb, worker: Proc, monkeypatch: pytest.MonkeyPatch) -> FakeWeb:
+def sites(fake_sites: FakeWeb, fakeweb_worker: Proc, monkeypatch: pytest.MonkeyPatch) -> FakeWeb:
     """The fake web, with this process's timeouts as short as the worker's."""
     config = dataclasses.replace(
         settings.CONFIG,
@@ -209,8 +195,7 @@ def _fresh_case() -> None:
     """What the fixtures do between tests, between two faults of one call: Redis, the
     rows a case leaves (its job, its probe results) and this process's memories."""
     get_redis().flushall()
-    breaker.forget_process_state()
-    TABLE.clear()
+    memo.forget_all()
     ClientTask.objects.all().delete()
     Job.objects.all().delete()
     EpisodeAvailability.objects.all().delete()
@@ -263,14 +248,14 @@ def _one_case(
 
 @pytest.mark.parametrize("name", CALLS)
 def test_every_fault_of_a_call_degrades_the_search_and_fails_the_job_readably(
-    name: str, client: Client, sites: FakeWeb, worker: Proc, caplog: Any
+    name: str, client: Client, sites: FakeWeb, fakeweb_worker: Proc, caplog: Any
 ) -> None:
     failures: dict[str, str] = {}
     for fault in FAULTS:
         _fresh_case()
         sites.reset()
         try:
-            print(_one_case(name, fault, client, sites, worker, caplog))
+            print(_one_case(name, fault, client, sites, fakeweb_worker, caplog))
         except AssertionError as exc:
             failures[fault] = str(exc).splitlines()[0][:300]
     assert failures == {}
