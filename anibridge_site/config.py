@@ -23,7 +23,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import dotenv_values
 
-SITES = ("aniworld.to", "s.to", "megakino")
+from catalog import registry
+
 LANGUAGES = ("German Dub", "German Sub", "English Sub", "English Dub")
 DEFAULT_PROVIDER_ORDER = "VOE,Filemoon,Vidmoly,Doodstream,Vidoza,Streamtape,LoadX,Luluvdo"
 # The original's in-app proxy settings, removed there in favour of a VPN sidecar.
@@ -432,7 +433,9 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         ),
         admin_user=r.text("ANIBRIDGE_ADMIN_USER"),
         admin_password=r.text("ANIBRIDGE_ADMIN_PASSWORD"),
-        catalog_sites=r.items("CATALOG_SITES", ",".join(SITES), allowed=SITES),
+        catalog_sites=r.items(
+            "CATALOG_SITES", ",".join(registry.site_names()), allowed=registry.site_names()
+        ),
         aniworld_base_url=aniworld,
         aniworld_alphabet_url=r.url("ANIWORLD_ALPHABET_URL", f"{aniworld}/animes-alphabet"),
         aniworld_titles_refresh_hours=r.number("ANIWORLD_TITLES_REFRESH_HOURS", 24.0),

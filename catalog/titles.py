@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 from rapidfuzz.distance import Indel
 
+from catalog import registry
+
 __all__ = [
     "Match",
     "ParsedQuery",
@@ -322,11 +324,15 @@ class TitleIndex:
     def __init__(
         self,
         entries: Iterable[TitleEntry | tuple[str, str, str, Sequence[str]]],
-        film_sites: Collection[str] = ("megakino",),
+        film_sites: Collection[str] | None = None,
     ) -> None:
+        """`film_sites`: sites whose titles come from URL slugs with an id in front
+        (catalog.registry's `title_indexing="slugs"`, by default)."""
         self._entries: list[TitleEntry] = [
             e if isinstance(e, TitleEntry) else TitleEntry(*e) for e in entries
         ]
+        if film_sites is None:
+            film_sites = [s.name for s in registry.all_sites() if s.title_indexing == "slugs"]
         self._film_sites = frozenset(film_sites)
         self.sites: tuple[str, ...] = tuple(dict.fromkeys(e.site for e in self._entries))
         self._years: list[int | None] = []

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Subquery
 
-from catalog.identity import SITES
+from catalog import registry
 from catalog.models import FirstSeen, confirmed_availability
 from torznab import search
 from torznab.feed import Item
@@ -83,7 +83,9 @@ def _offered(categories: tuple[int, ...], skip: int, count: int) -> list[tuple[A
 
     Read newest first along the feed's index, in chunks: the probe result is looked up
     for the rows read only (a filter on it would be evaluated for every release)."""
-    if categories and not any(_keeps(s, hd, categories) for s in SITES for hd in (True, False)):
+    if categories and not any(
+        _keeps(s, hd, categories) for s in registry.site_names() for hd in (True, False)
+    ):
         return []  # e.g. cat=2000: no release of a series is a movie
     sql, params = _newest_sql(connection.vendor)
     found: list[tuple[Any, ...]] = []
