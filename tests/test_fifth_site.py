@@ -141,7 +141,7 @@ def test_a_registered_fifth_site_is_searched_added_and_played(
     task = ClientTask.objects.get()
     assert (task.site, task.slug, task.name) == (SITE, SLUG, names[1])
     job = Job.objects.get()
-    run_job.apply(args=[str(job.pk)])  # what the worker runs
+    run_job.apply(args=(str(job.pk),))  # what the worker runs
     [info] = client.get("/api/v2/torrents/info").json()
     assert info["state"] == "stoppedUP", info
     written = Path(info["content_path"]).read_text().strip()
