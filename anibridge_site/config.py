@@ -2,28 +2,27 @@
 
 Names and defaults follow the original AniBridge where it had the setting, so a
 user can bring their `.env` along. `.env` is read with python-dotenv; `DATABASE_URL`
-is parsed by django-environ. The values themselves are checked here, strictly:
+is parsed by django-environ. The values themselves are checked strictly (each kind by
+anibridge_site.env_values):
 django-environ would read `MAX_CONCURRENCY=abc` as an exception with a traceback and
 `DELETE_FILES_ON_TORRENT_DELETE=maybe` silently as False, and we want one clear line.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 from dotenv import dotenv_values
 
-SITES = ("aniworld.to", "s.to", "megakino")
+from anibridge_site.env_values import ConfigError, IPNetwork, Reader, proxy_name
+from catalog import registry
+
 LANGUAGES = ("German Dub", "German Sub", "English Sub", "English Dub")
 DEFAULT_PROVIDER_ORDER = "VOE,Filemoon,Vidmoly,Doodstream,Vidoza,Streamtape,LoadX,Luluvdo"
 # The original's in-app proxy settings, removed there in favour of a VPN sidecar.
@@ -44,16 +43,6 @@ LEGACY_PROXY_VARIABLES = (
     "PROXY_IP_CHECK_INTERVAL_MIN",
     "PROXY_SCOPE",
 )
-PROXY_SCHEMES = ("http", "socks5", "socks5h")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-T = TypeVar("T")
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class ConfigError(ImproperlyConfigured):
-    """A setting has a value we cannot use; the message is one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -173,198 +162,6 @@ class Config:
     _raw: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
-class _Reader:
-    """Reads one variable at a time and turns a bad value into a one-line ConfigError."""
-
-    def __init__(self, values: Mapping[str, str]) -> None:
-        self.values = values
-
-    def _get(self, name: str, default: str) -> str:
-        raw = self.values.get(name)
-        if raw is None or raw.strip() == "":
-            return default
-        return raw.strip()
-
-    def _parse(self, name: str, default: str, accepts: str, parse: Callable[[str], T]) -> T:
-        raw = self._get(name, default)
-        try:
-            return parse(raw)
-        except (ValueError, TypeError):
-            raise ConfigError(
-                f"Invalid configuration: {name}={raw!r} is not valid; it accepts {accepts}."
-            ) from None
-
-    def text(self, name: str, default: str = "") -> str:
-        return self._get(name, default)
-
-    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
-        upper = f" and <= {maximum}" if maximum is not None else ""
-
-        def parse(raw: str) -> int:
-            value = int(raw)
-            if value < minimum or (maximum is not None and value > maximum):
-                raise ValueError(raw)
-            return value
-
-        return self._parse(name, str(default), f"a whole number >= {minimum}{upper}", parse)
-
-    def number(
-        self, name: str, default: float, minimum: float = 0.0, maximum: float | None = None
-    ) -> float:
-        upper = f" and <= {maximum:g}" if maximum is not None else ""
-
-        def parse(raw: str) -> float:
-            value = float(raw)
-            if value != value or value < minimum or (maximum is not None and value > maximum):
-                raise ValueError(raw)
-            return value
-
-        return self._parse(name, repr(default), f"a number >= {minimum:g}{upper}", parse)
-
-    def flag(self, name: str, default: bool) -> bool:
-        def parse(raw: str) -> bool:
-            low = raw.lower()
-            if low in _TRUE:
-                return True
-            if low in _FALSE:
-                return False
-            raise ValueError(raw)
-
-        return self._parse(
-            name, "true" if default else "false", "true/false (also 1/0, yes/no, on/off)", parse
-        )
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        def parse(raw: str) -> str:
-            low = raw.lower()
-            for choice in choices:
-                if choice.lower() == low:
-                    return choice
-            raise ValueError(raw)
-
-        return self._parse(name, default, "one of " + ", ".join(choices), parse)
-
-    def url(self, name: str, default: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
-        def parse(raw: str) -> str:
-            if raw == "":
-                return raw
-            parts = urlsplit(raw)
-            if parts.scheme not in schemes or not parts.hostname:
-                raise ValueError(raw)
-            return raw.rstrip("/")
-
-        accepts = "an absolute URL starting with " + " or ".join(f"{s}://" for s in schemes)
-        return self._parse(name, default, accepts, parse)
-
-    def items(
-        self, name: str, default: str, allowed: tuple[str, ...] | None = None
-    ) -> tuple[str, ...]:
-        def parse(raw: str) -> tuple[str, ...]:
-            items = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
-            if allowed is not None:
-                lowered = {a.lower(): a for a in allowed}
-                if not items or any(i.lower() not in lowered for i in items):
-                    raise ValueError(raw)
-                items = tuple(lowered[i.lower()] for i in items)
-            return items
-
-        accepts = "a comma-separated list" + (f" of {', '.join(allowed)}" if allowed else "")
-        return self._parse(name, default, accepts, parse)
-
-    def networks(self, name: str, default: str) -> tuple[IPNetwork, ...]:
-        def parse(raw: str) -> tuple[IPNetwork, ...]:
-            items = (p.strip() for p in raw.split(","))
-            return tuple(ipaddress.ip_network(item, strict=False) for item in items if item)
-
-        return self._parse(
-            name, default, "a comma-separated list of IP addresses or networks", parse
-        )
-
-    def origins(self, name: str, default: str) -> tuple[str, ...]:
-        """The original AniBridge's ANIBRIDGE_CORS_ORIGINS: empty or `*` = any origin
-        ("*",), `off`/`none` = no CORS (), else a list of `scheme://host[:port]`."""
-
-        def parse(raw: str) -> tuple[str, ...]:
-            if raw == "*":
-                return ("*",)
-            if raw.lower() in ("off", "none"):
-                return ()
-            return tuple(dict.fromkeys(_origin(p) for p in raw.split(",") if p.strip()))
-
-        return self._parse(
-            name,
-            default,
-            "*, off, none or a comma-separated list of origins like https://host:8096",
-            parse,
-        )
-
-    def proxy(self, name: str) -> str:
-        """A proxy URL from `name` or its lower-case twin (which wins, as in curl and
-        requests); a bare `host:port` means http://, as in curl."""
-        name = _proxy_name(self.values, name)
-
-        def parse(raw: str) -> str:
-            if raw == "":
-                return raw
-            url = raw if "://" in raw else f"http://{raw}"
-            parts = urlsplit(url)
-            if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
-                raise ValueError(raw)
-            parts.port  # noqa: B018 - raises ValueError for a bad port
-            return url.rstrip("/")
-
-        return self._parse(
-            name,
-            "",
-            "a proxy URL: http://host:port, socks5://host:port or socks5h://host:port "
-            "(user:password@ before the host if it needs a login)",
-            parse,
-        )
-
-    def time_zone(self, name: str, default: str) -> str:
-        def parse(raw: str) -> str:
-            # POSIX lets TZ name a zone file (":/usr/share/zoneinfo/Europe/Berlin").
-            zone = raw.removeprefix(":").removeprefix("/usr/share/zoneinfo/")
-            try:
-                ZoneInfo(zone)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(raw) from None
-            return zone
-
-        return self._parse(name, default, "a time zone name such as Europe/Berlin or UTC", parse)
-
-    def database_url(self, name: str, default: str) -> str:
-        def parse(raw: str) -> str:
-            engine = environ.Env.db_url_config(raw).get("ENGINE", "")
-            if engine not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
-                raise ValueError(raw)
-            return raw
-
-        return self._parse(
-            name,
-            default,
-            "sqlite:////absolute/path.sqlite3 or postgres://user:pass@host:5432/db",
-            parse,
-        )
-
-
-def _origin(text: str) -> str:
-    """A browser origin as browsers send it: lower-case scheme and host, no path."""
-    parts = urlsplit(text.strip().rstrip("/"))
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
-        raise ValueError(text)
-    default_port = 443 if parts.scheme == "https" else 80
-    port = f":{parts.port}" if parts.port not in (None, default_port) else ""
-    host = parts.hostname.lower()
-    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
-
-
-def _proxy_name(values: Mapping[str, str], name: str) -> str:
-    """`name`, or its lower-case twin when that is set (it wins, as in curl and requests)."""
-    lower = name.lower()
-    return lower if (values.get(lower) or "").strip() else name
-
-
 def _secret_key(data_dir: Path, given: str) -> str:
     """The configured SECRET_KEY, or one generated once and kept in DATA_DIR."""
     if given:
@@ -408,7 +205,7 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         else {}
     )
     values = {**file_values, **process_env}
-    r = _Reader(values)
+    r = Reader(values)
 
     data_dir = _ensure_dir("DATA_DIR", Path(r.text("DATA_DIR", "./data")).expanduser())
     download_dir = _ensure_dir(
@@ -432,7 +229,9 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         ),
         admin_user=r.text("ANIBRIDGE_ADMIN_USER"),
         admin_password=r.text("ANIBRIDGE_ADMIN_PASSWORD"),
-        catalog_sites=r.items("CATALOG_SITES", ",".join(SITES), allowed=SITES),
+        catalog_sites=r.items(
+            "CATALOG_SITES", ",".join(registry.site_names()), allowed=registry.site_names()
+        ),
         aniworld_base_url=aniworld,
         aniworld_alphabet_url=r.url("ANIWORLD_ALPHABET_URL", f"{aniworld}/animes-alphabet"),
         aniworld_titles_refresh_hours=r.number("ANIWORLD_TITLES_REFRESH_HOURS", 24.0),
@@ -520,7 +319,7 @@ def load(environ_values: Mapping[str, str] | None = None, env_file: Path | None 
         http_proxy=r.proxy("HTTP_PROXY"),
         https_proxy=r.proxy("HTTPS_PROXY"),
         all_proxy=r.proxy("ALL_PROXY"),
-        no_proxy=r.items(_proxy_name(values, "NO_PROXY"), ""),
+        no_proxy=r.items(proxy_name(values, "NO_PROXY"), ""),
         legacy_proxy_variables=tuple(n for n in LEGACY_PROXY_VARIABLES if values.get(n)),
         public_ip_check_enabled=r.flag("PUBLIC_IP_CHECK_ENABLED", False),
         public_ip_check_interval_min=r.integer("PUBLIC_IP_CHECK_INTERVAL_MIN", 30, minimum=1),

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from catalog import breaker, public_ip, watching
+from catalog import breaker, public_ip, registry, watching
 from catalog.models import EgressAddress, EpisodeAvailability, FirstSeen, WatchedSeries
 from catalog.tasks import enqueue_check
 
@@ -106,6 +107,12 @@ class WatchedSeriesAdmin(admin.ModelAdmin):
         "checks",
         "season_sizes",
     )
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "site":  # the registered sites (no model choices: see the model)
+            choices = [(site.name, site.label) for site in registry.all_sites()]
+            return forms.ChoiceField(choices=choices, label="Site")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WatchedSeries]:
         return (

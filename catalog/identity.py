@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-SITES: tuple[str, ...] = ("aniworld.to", "s.to", "megakino")
+from catalog import registry
+
 LANGUAGES: tuple[str, ...] = ("German Dub", "German Sub", "English Sub", "English Dub")
 
 MAX_SEASON = 999
@@ -16,16 +17,6 @@ MAX_EPISODE = 9999
 MAX_SLUG_LENGTH = 200
 # The provider columns (Job, ClientTask, StrmUrlMapping, EpisodeAvailability) hold 32.
 MAX_PROVIDER_LENGTH = 32
-
-_SITE_ALIASES: dict[str, str] = {
-    "aniworld.to": "aniworld.to",
-    "aniworld": "aniworld.to",
-    "s.to": "s.to",
-    "sto": "s.to",
-    "serienstream.to": "s.to",
-    "serienstream": "s.to",
-    "megakino": "megakino",
-}
 
 # Keys are normalised with _language_key(): lower case, separators collapsed to one space.
 _LANGUAGE_ALIASES: dict[str, str] = {
@@ -121,10 +112,10 @@ def normalize_language(value: str) -> str:
 
 
 def normalize_site(value: str) -> str:
-    """The canonical site ("aniworld.to", "s.to", "megakino"); ValueError if unknown."""
-    canonical = _SITE_ALIASES.get(value.strip().lower()) if isinstance(value, str) else None
+    """The canonical site ("aniworld.to", "s.to", ...: catalog.registry); ValueError if unknown."""
+    canonical = registry.canonical_name(value)
     if canonical is None:
-        raise ValueError(f"unknown site {value!r}: use one of {', '.join(SITES)}")
+        raise ValueError(f"unknown site {value!r}: use one of {', '.join(registry.site_names())}")
     return canonical
 
 

@@ -34,7 +34,7 @@ from django.core.cache import cache
 from redis.exceptions import LockError, RedisError
 
 from anibridge_site.redis_client import get_redis
-from catalog import breaker, snapshot
+from catalog import breaker, registry, snapshot
 from catalog.memo import TtlMemo
 from catalog.sites.base import SiteError
 from catalog.titles import TitleEntry, TitleIndex
@@ -98,13 +98,10 @@ def _redis_key(site: str, part: str) -> str:
 
 def refresh_hours(site: str) -> float:
     """The configured refresh interval of `site` in hours; 0 means never automatically."""
-    cfg = settings.CONFIG
-    hours = {
-        "aniworld.to": cfg.aniworld_titles_refresh_hours,
-        "s.to": cfg.sto_titles_refresh_hours,
-        "megakino": cfg.megakino_titles_refresh_hours,
-    }
-    return hours.get(site, 0.0)
+    try:
+        return registry.info(site).index_refresh_hours(settings.CONFIG)
+    except ValueError:
+        return 0.0  # a site no longer registered
 
 
 def is_stale(site: str, meta: IndexMeta, now: float | None = None) -> bool:

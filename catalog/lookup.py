@@ -1,9 +1,10 @@
 """Which site entry a Sonarr/Radarr search means: series by title or TVDB id, films by title.
 
 Series: the enabled series sites in CATALOG_SITES order (AniWorld, s.to) through the
-title index; then s.to's own search (it knows shows newer than the cached index),
-accepted only if the resolver matches the query to a suggestion too; Megakino last,
-because its index is derived from URL slugs and is the weakest evidence.
+title index; then the sites' own search where they have one (s.to: it knows shows
+newer than the cached index), accepted only if the resolver matches the query to a
+suggestion too; sites indexed by URL slugs (Megakino) last, the weakest evidence.
+Which site is which is catalog.registry's.
 
 After a miss, `refreshed_after_miss` refreshes the indexes of the sites searched
 (catalog.index.refresh_on_miss: rate-limited per site) and tells the caller to search
@@ -12,8 +13,9 @@ again if they arrive by its deadline: a series the site added today is found tod
 A site that fails makes the lookup find less, never fail: the failure is logged once
 where it happened (catalog.breaker), here only that the lookup went without it.
 
-Films (Radarr): AniWorld films (`/filme/film-N` of a series the query names), then
-Megakino films. A film is season 0, episode `film` on its site.
+Films (Radarr): films on series pages (AniWorld's `/filme/film-N` of a series the
+query names), then sites whose entries are films (Megakino). A film is season 0,
+episode `film` on its site.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from catalog import index, skyhook
+from catalog import index, registry, skyhook
 from catalog.index import title_index
 from catalog.sites import get_site
 from catalog.sites.base import NotOnSite
@@ -45,17 +47,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ANIWORLD = "aniworld.to"
-STO = "s.to"
-MEGAKINO = "megakino"
-
 # Sonarr asks for every episode of a season with the same title; the site's search
 # is asked once per title in this time.
 SUGGEST_CACHE_SECONDS = 30 * 60
 # After the site's search failed, searches go without it this long (one warning, not
 # one per title Sonarr tries).
 SUGGEST_FAILED_SECONDS = 60
-_SUGGEST_FAILED_KEY = "catalog:suggest:s.to:failed"
 # AniWorld series worth opening the film list of: the query starts with the series name
 # ("Kaiju Academy the Movie: Red Tide"), which the resolver scores well below a match.
 FILM_SERIES_MIN_SCORE = 40.0
@@ -88,7 +85,15 @@ class MovieMatch:
 
 
 def _series_sites() -> list[str]:
-    return [s for s in settings.CONFIG.catalog_sites if s != MEGAKINO]
+    return [s for s in settings.CONFIG.catalog_sites if registry.info(s).series]
+
+
+def _slug_sites() -> list[str]:
+    return [s for s in settings.CONFIG.catalog_sites if not registry.info(s).series]
+
+
+def _film_sites(films: str) -> list[str]:
+    return [s for s in settings.CONFIG.catalog_sites if registry.info(s).films == films]
 
 
 def find_series(query: str) -> SeriesMatch | None:
@@ -99,10 +104,12 @@ def find_series(query: str) -> SeriesMatch | None:
     titles = title_index()
     sites = _series_sites()
     found = titles.match(query, sites) if sites else None
-    if found is None and STO in sites:
-        found = _sto_suggestion(query)
-    if found is None and MEGAKINO in settings.CONFIG.catalog_sites:
-        found = titles.match(query, [MEGAKINO])
+    for site in sites:
+        if found is None and registry.info(site).has_search:
+            found = _suggestion(site, query)
+    slug_sites = _slug_sites()
+    if found is None and slug_sites:
+        found = titles.match(query, slug_sites)
     if found is None:
         return None
     return SeriesMatch(found.site, found.slug, found.title, found.score, parsed.season_hint)
@@ -129,43 +136,46 @@ def refreshed_after_miss(deadline: float, *, films: bool = False) -> bool:
     """After a search found nothing: refresh the indexes of the sites it looked at
     (rate-limited, catalog.index.refresh_on_miss) and wait for them until `deadline`
     (time.monotonic()). True when a new index arrived: search again."""
-    enabled = settings.CONFIG.catalog_sites
-    wanted = (ANIWORLD, MEGAKINO) if films else (*_series_sites(), MEGAKINO)
-    pending = index.refresh_on_miss([s for s in dict.fromkeys(wanted) if s in enabled])
+    if films:
+        wanted = [*_film_sites("series-pages"), *_film_sites("entries")]
+    else:
+        wanted = [*_series_sites(), *_slug_sites()]
+    pending = index.refresh_on_miss(list(dict.fromkeys(wanted)))
     return bool(pending) and index.wait_for_refresh(pending, deadline)
 
 
-def _sto_suggestion(query: str) -> Match | None:
-    """The s.to search's suggestion the resolver accepts for `query`, if any."""
-    entries = _sto_suggest(query)
+def _suggestion(site: str, query: str) -> Match | None:
+    """The site search's suggestion the resolver accepts for `query`, if any."""
+    entries = _suggest(site, query)
     if not entries:
         return None
-    return TitleIndex(entries).match(query, [STO])
+    return TitleIndex(entries).match(query, [site])
 
 
-def _sto_suggest(query: str) -> list[TitleEntry]:
+def _suggest(site: str, query: str) -> list[TitleEntry]:
     key = (
-        "catalog:suggest:s.to:"
+        f"catalog:suggest:{site}:"
         + hashlib.sha1(parse_query(query).text.encode(), usedforsecurity=False).hexdigest()
     )
+    failed_key = f"catalog:suggest:{site}:failed"
     cached = soft_get(key)
     if isinstance(cached, list):
-        return [TitleEntry(STO, slug, title) for slug, title in cached]
-    if soft_get(_SUGGEST_FAILED_KEY):
-        log.info("s.to search for %r skipped: it failed less than a minute ago", query)
+        return [TitleEntry(site, slug, title) for slug, title in cached]
+    if soft_get(failed_key):
+        log.info("%s search for %r skipped: it failed less than a minute ago", site, query)
         return []
     try:
-        hits = get_site(STO).suggest(query)
+        hits = get_site(site).suggest(query)
     except ResolveError as exc:
         # A 404 is the search API gone (moved), not a series: say so here, the breaker
         # only logs the site's failures.
         logger = log.warning if isinstance(exc, NotOnSite) else log.info
-        logger("s.to search for %r failed; searching without it: %s", query, exc)
-        soft_set(_SUGGEST_FAILED_KEY, True, SUGGEST_FAILED_SECONDS)
+        logger("%s search for %r failed; searching without it: %s", site, query, exc)
+        soft_set(failed_key, True, SUGGEST_FAILED_SECONDS)
         return []
     rows = [(hit.slug, hit.title) for hit in hits]
     soft_set(key, rows, SUGGEST_CACHE_SECONDS)
-    return [TitleEntry(STO, slug, title) for slug, title in rows]
+    return [TitleEntry(site, slug, title) for slug, title in rows]
 
 
 # -- films ------------------------------------------------------------------------------
@@ -177,10 +187,11 @@ def find_movie(query: str, year: int | None = None) -> MovieMatch | None:
     if not parsed.key:
         return None
     year = year or parsed.year
-    sites = settings.CONFIG.catalog_sites
-    found = _aniworld_film(query, parsed.text) if ANIWORLD in sites else None
-    if found is None and MEGAKINO in sites:
-        found = _megakino_film(query, year)
+    found = None
+    for site in _film_sites("series-pages"):
+        found = found or _series_film(site, query, parsed.text)
+    for site in _film_sites("entries"):
+        found = found or _entry_film(site, query, year)
     return found
 
 
@@ -188,62 +199,60 @@ def film_in_index(query: str, year: int | None = None) -> bool:
     """Whether the title index has an entry the film query may be: when `find_movie`
     found nothing anyway, a site failed or the film is not there, and refreshing the
     index would not help."""
-    sites = settings.CONFIG.catalog_sites
     year = year or parse_query(query).year
-    return bool(
-        (ANIWORLD in sites and _film_series(query))
-        or (MEGAKINO in sites and _megakino_entry(query, year) is not None)
+    return any(_film_series(site, query) for site in _film_sites("series-pages")) or any(
+        _film_entry(site, query, year) is not None for site in _film_sites("entries")
     )
 
 
-def _film_series(query: str) -> list[Match]:
-    """The AniWorld series a film query may belong to (it starts with their name)."""
+def _film_series(site: str, query: str) -> list[Match]:
+    """The site's series a film query may belong to (it starts with their name)."""
     return [
         m
         for m in title_index().candidates(query, limit=10)
-        if m.site == ANIWORLD and m.score >= FILM_SERIES_MIN_SCORE
+        if m.site == site and m.score >= FILM_SERIES_MIN_SCORE
     ][:FILM_SERIES_CANDIDATES]
 
 
-def _aniworld_film(query: str, name: str) -> MovieMatch | None:
-    """The best AniWorld film of the series the query starts with, if close enough."""
-    candidates = _film_series(query)
+def _series_film(site: str, query: str, name: str) -> MovieMatch | None:
+    """The best film of the series the query starts with, if close enough."""
+    candidates = _film_series(site, query)
     best: MovieMatch | None = None
     for series in candidates:
         try:
-            films = site_film_titles(series.slug)
+            films = site_film_titles(series.slug, site)
         except ResolveError as exc:
-            log.info("films of %s/%s: going without them: %s", ANIWORLD, series.slug, exc)
+            log.info("films of %s/%s: going without them: %s", site, series.slug, exc)
             continue
         for number, title in films.items():
             confidence = title_similarity(name, title, drop=(series.title, series.slug))
             if confidence >= FILM_MIN_CONFIDENCE and (
                 best is None or confidence * 100 > best.score
             ):
-                best = MovieMatch(ANIWORLD, series.slug, title, round(confidence * 100, 2), number)
+                best = MovieMatch(site, series.slug, title, round(confidence * 100, 2), number)
     return best
 
 
-def _megakino_entry(query: str, year: int | None) -> Match | None:
+def _film_entry(site: str, query: str, year: int | None) -> Match | None:
     # The year as a qualifier: the resolver rules out entries from another year.
     wanted = f"{query} ({year})" if year and parse_query(query).year is None else query
-    return title_index().match(wanted, [MEGAKINO])
+    return title_index().match(wanted, [site])
 
 
-def _megakino_film(query: str, year: int | None) -> MovieMatch | None:
-    found = _megakino_entry(query, year)
+def _entry_film(site: str, query: str, year: int | None) -> MovieMatch | None:
+    found = _film_entry(site, query, year)
     if found is None:
         return None
     try:
-        films, released = get_site(MEGAKINO).film_details(found.slug)
+        films, released = get_site(site).film_details(found.slug)
     except ResolveError as exc:
-        log.info("megakino %s: going without it: %s", found.slug, exc)
+        log.info("%s %s: going without it: %s", site, found.slug, exc)
         return None
     if not films:  # a serial, not a film
         return None
     if year and released and abs(released - year) > YEAR_TOLERANCE:
         # The index has no years; the film's page does: a remake is not the film.
-        log.info("megakino %s is from %d, not %d", found.slug, released, year)
+        log.info("%s %s is from %d, not %d", site, found.slug, released, year)
         return None
     number, title = next(iter(films.items()))
-    return MovieMatch(MEGAKINO, found.slug, title, found.score, number)
+    return MovieMatch(site, found.slug, title, found.score, number)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, quote_plus
 
+from catalog import registry
 from catalog.identity import (
     MAX_EPISODE,
     MAX_SEASON,
@@ -40,7 +41,6 @@ MAX_VALUE_BYTES = 2048
 MAX_NAME_BYTES = 240
 MAX_MAGNET_CHARS = 16 * 1024
 MAX_FIELDS = 64
-PREFIXES: tuple[str, ...] = ("aw", "sto")
 
 _SCHEME = "magnet:?"
 _BTIH = "urn:btih:"
@@ -49,7 +49,6 @@ _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 # '=' padding and hand back fewer than 20 bytes, i.e. a hash Sonarr never polls for.
 _BASE32_32 = re.compile(r"[A-Za-z2-7]{32}")
 _DIGITS = re.compile(r"[0-9]+")
-_DEFAULT_SITE = {"aw": "aniworld.to", "sto": "s.to"}
 
 
 class MagnetError(ValueError):
@@ -68,7 +67,17 @@ class ParsedMagnet:
 
 def site_prefix(site: str) -> str:
     """The field prefix the original used for a site: "sto" for s.to, "aw" otherwise."""
-    return "sto" if normalize_site(site) == "s.to" else "aw"
+    return registry.info(site).magnet_prefix
+
+
+def prefixes() -> tuple[str, ...]:
+    """Every registered site's field prefix ("aw", "sto")."""
+    return tuple(dict.fromkeys(s.magnet_prefix for s in registry.all_sites()))
+
+
+def _default_site(prefix: str) -> str:
+    """The site a magnet without `<prefix>_site` means: the first one with that prefix."""
+    return next(s.name for s in registry.all_sites() if s.magnet_prefix == prefix)
 
 
 def info_hash(identity: EpisodeIdentity, mode: Mode = "download") -> str:
@@ -195,7 +204,7 @@ def _check_text(key: str, value: str) -> None:
 
 def _prefix(fields: dict[str, list[str]]) -> str:
     """Which field set the magnet uses; the original defaulted to aw_ when there is none."""
-    used = {prefix for prefix in PREFIXES for key in fields if key.startswith(f"{prefix}_")}
+    used = {prefix for prefix in prefixes() for key in fields if key.startswith(f"{prefix}_")}
     if len(used) > 1:
         raise MagnetError("magnet mixes aw_ and sto_ fields; expected one set")
     return used.pop() if used else "aw"
@@ -235,7 +244,7 @@ def _identity(fields: dict[str, list[str]], prefix: str) -> EpisodeIdentity:
     season = _number(fields, f"{prefix}_s", "season", MAX_SEASON)
     episode = _number(fields, f"{prefix}_e", "episode", MAX_EPISODE)
     language = _required(fields, f"{prefix}_lang", "language")
-    site = _single(fields, f"{prefix}_site") or _DEFAULT_SITE[prefix]
+    site = _single(fields, f"{prefix}_site") or _default_site(prefix)
     provider = _single(fields, f"{prefix}_provider")
     for key, check in (
         (f"{prefix}_slug", lambda: validate_slug(slug)),

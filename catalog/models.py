@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -11,8 +11,8 @@ from django.db import models
 from django.utils import timezone
 
 from catalog.identity import EpisodeIdentity, validate_slug
+from catalog.registry import validate_site_name
 
-SITE_CHOICES = [("aniworld.to", "AniWorld"), ("s.to", "s.to"), ("megakino", "Megakino")]
 LANGUAGE_CHOICES = [
     ("German Dub", "German Dub"),
     ("German Sub", "German Sub"),
@@ -31,7 +31,8 @@ class EpisodeFields(models.Model):
     Films and specials are season 0; Megakino films are season 0, episode 1.
     """
 
-    site = models.CharField(max_length=32, choices=SITE_CHOICES)
+    # A registered site (catalog.registry), checked in code so a new site needs no migration.
+    site = models.CharField(max_length=32, validators=[validate_site_name])
     slug = models.CharField(max_length=200)
     season = models.PositiveIntegerField()
     episode = models.PositiveIntegerField()
@@ -102,9 +103,14 @@ class EpisodeAvailability(EpisodeFields):
     def is_fresh(self, ttl_hours: float) -> bool:
         """Younger than `ttl_hours`; a negative result also younger than
         AVAILABILITY_UNAVAILABLE_TTL_HOURS (a dub appears, a hoster recovers)."""
-        if not self.available:
-            ttl_hours = min(ttl_hours, unavailable_ttl_hours())
-        return timezone.now() - self.checked_at < timedelta(hours=ttl_hours)
+        return availability_is_fresh(self.available, self.checked_at, ttl_hours)
+
+
+def availability_is_fresh(available: bool, checked_at: datetime, ttl_hours: float) -> bool:
+    """EpisodeAvailability.is_fresh for a result read without its model instance."""
+    if not available:
+        ttl_hours = min(ttl_hours, unavailable_ttl_hours())
+    return timezone.now() - checked_at < timedelta(hours=ttl_hours)
 
 
 def confirmed_availability() -> models.QuerySet[EpisodeAvailability]:
@@ -135,7 +141,8 @@ class WatchedSeries(models.Model):
         GRAB = "grab", "grabbed"
         ADMIN = "admin", "added by hand"
 
-    site = models.CharField(max_length=32, choices=SITE_CHOICES)
+    # A registered site (catalog.registry), checked in code so a new site needs no migration.
+    site = models.CharField(max_length=32, validators=[validate_site_name])
     slug = models.CharField(max_length=200)
     title = models.CharField(
         max_length=300, blank=True, help_text="the series title in release names (SkyHook's)"

@@ -15,7 +15,8 @@ Languages: Sonarr drops a language followed by "SUB" (GER.SUB parses as Unknown)
 subbed release names its *audio* language and adds a tag no language rule reads:
 German Sub on AniWorld is `JAPANESE.GerSub` (Sonarr: Japanese), English Sub is
 `JAPANESE.EngSub`; German Dub is `GERMAN`, English Dub `ENGLISH`. On s.to and Megakino
-the original audio of a subbed release is English, so it is `ENGLISH.GerSub`.
+the original audio of a subbed release is English, so it is `ENGLISH.GerSub` (each
+site's `subbed_audio` and default group are in catalog.registry).
 
 The STRM variant carries the original's `[STRM]` marker just before the group (or at the
 end of the anime form), where Sonarr still reads the group, numbers, quality and language.
@@ -28,19 +29,12 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from catalog.identity import (
-    MAX_EPISODE,
-    MAX_SEASON,
-    normalize_language,
-    normalize_site,
-    validate_number,
-)
+from catalog import registry
+from catalog.identity import MAX_EPISODE, MAX_SEASON, normalize_language, validate_number
 
 DEFAULT_SOURCE = "WEB"
 STRM_MARKER = "[STRM]"
 MAX_NAME_LENGTH = 240  # leaves room for an extension inside a 255-byte file name
-SITE_GROUPS: dict[str, str] = {"aniworld.to": "ANIWORLD", "s.to": "STO", "megakino": "MEGAKINO"}
-SUBBED_AUDIO: dict[str, str] = {"aniworld.to": "JAPANESE", "s.to": "ENGLISH", "megakino": "ENGLISH"}
 
 _TRANSLITERATIONS = str.maketrans(
     {
@@ -137,14 +131,14 @@ def language_tags(language: str, site: str) -> tuple[str, ...]:
     if language == "English Dub":
         return ("ENGLISH",)
     subs = "GerSub" if language == "German Sub" else "EngSub"
-    return (SUBBED_AUDIO[normalize_site(site)], subs)
+    return (registry.info(site).subbed_audio, subs)
 
 
 def release_group(group: str | None, site: str) -> str:
     """The group suffix: the configured one cleaned up, or the site's default."""
     cleaned = _NOT_ALNUM.sub("", group or "").upper()
     if not cleaned:
-        return SITE_GROUPS[normalize_site(site)]
+        return registry.info(site).release_group
     if _UNUSABLE_GROUP.fullmatch(cleaned):
         raise ValueError(
             f"release group {group!r} would be ignored by Sonarr (numbers, S01/E01 or "

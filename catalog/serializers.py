@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from catalog import watching
-from catalog.models import SITE_CHOICES, WatchedSeries
+from catalog import registry, watching
+from catalog.models import WatchedSeries
 
 
 class WatchedSeriesSerializer(serializers.ModelSerializer):
@@ -40,7 +40,12 @@ class WatchedSeriesSerializer(serializers.ModelSerializer):
 class WatchRequestSerializer(serializers.Serializer):
     """POST /api/watched/: watch a series by hand."""
 
-    site = serializers.ChoiceField(choices=[c for c, _ in SITE_CHOICES])
+    site = serializers.CharField(max_length=32)
     slug = serializers.CharField(max_length=200)
     title = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
     tvdb_id = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+
+    def validate_site(self, value: str) -> str:
+        if value not in registry.site_names():  # the names themselves, as a choice would
+            raise serializers.ValidationError(f'"{value}" is not a valid choice.')
+        return value

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from catalog import registry
 from catalog.sites import get_site
 from catalog.sites.base import TitleEntry
 from catalog.sites.pages import title_anchors
@@ -22,12 +23,9 @@ log = logging.getLogger(__name__)
 
 def _saved_copy(site: str) -> tuple[Path, str] | None:
     """The configured copy of `site`'s alphabet page and its series path prefix."""
-    cfg = settings.CONFIG
-    if site == "aniworld.to" and cfg.aniworld_alphabet_html:
-        return Path(cfg.aniworld_alphabet_html), "/anime/stream/"
-    if site == "s.to" and cfg.sto_alphabet_html:
-        return Path(cfg.sto_alphabet_html), "/serie/"
-    return None
+    info = registry.info(site)
+    saved = getattr(settings.CONFIG, info.alphabet_html_setting or "", "")
+    return (Path(saved), info.series_path) if saved else None
 
 
 def title_entries(site: str) -> list[TitleEntry]:

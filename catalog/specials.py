@@ -141,13 +141,14 @@ def _matched_weights(x: tuple[str, ...], y: tuple[str, ...]) -> tuple[float, flo
 # -- the site's films -------------------------------------------------------------------
 
 
-def site_film_titles(slug: str) -> dict[int, str]:
-    """AniWorld's films of a series: film number -> title (cached for an hour)."""
-    key = f"catalog:films:{ANIWORLD}:{slug}"
+def site_film_titles(slug: str, site: str = ANIWORLD) -> dict[int, str]:
+    """The films of a series (AniWorld's by default): film number -> title (cached
+    for an hour)."""
+    key = f"catalog:films:{site}:{slug}"
     cached = soft_get(key)
     if isinstance(cached, dict):
         return cached
-    films = get_site(ANIWORLD).film_titles(slug)
+    films = get_site(site).film_titles(slug)
     soft_set(key, films, FILMS_CACHE_SECONDS)
     return films
 

@@ -42,7 +42,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from anibridge_site.redis_client import get_redis
-from catalog import numbering, skyhook, specials
+from catalog import numbering, registry, skyhook, specials
 from catalog.models import EpisodeAvailability, FirstSeen, WatchedSeries, confirmed_availability
 from catalog.sites import get_site, season_pages
 from catalog.sites.base import NotOnSite, SiteError
@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-ANIWORLD = "aniworld.to"
 MEGAKINO = "megakino"
 # The watcher's requests to one site are at least this far apart, across all processes.
 SITE_SPACING_SECONDS = 1.0
@@ -181,7 +180,7 @@ def _read_pages(series: WatchedSeries, sizes: dict[int, int]) -> set[Seen]:
             raise SiteError(f"could not read the seasons of {site}/{slug}; trying again next check")
         sizes.update(learnt)
     newest = max(_regular(sizes))
-    films_turn = site == ANIWORLD and series.checks % 2 == 0
+    films_turn = registry.info(site).films == "series-pages" and series.checks % 2 == 0
     seen: set[Seen] = set()
     for season in (newest, 0 if films_turn else newest + 1):
         try:
@@ -240,7 +239,7 @@ def _record(
     return [r for r in rows if not r.baseline]
 
 
-# -- naming (as torznab.search names the same episode) --------------------------------------
+# -- naming (as catalog.offers names the same episode) --------------------------------------
 
 
 def _sonarr_numbers(
@@ -248,7 +247,7 @@ def _sonarr_numbers(
 ) -> tuple[int | None, int | None, int | None]:
     """(season, episode, absolute) in the release name: Sonarr's numbering of the site's
     episode, by catalog.numbering's rule; films by their SkyHook special."""
-    if series.site != ANIWORLD:
+    if not registry.info(series.site).anime:
         return season, episode, None
     if season == 0:
         return _film_numbers(series, episode)

@@ -20,6 +20,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from catalog import registry
 from catalog.identity import normalize_site, validate_slug
 from catalog.memo import TtlMemo
 from catalog.models import WatchedSeries
@@ -71,7 +72,9 @@ def note_grab(site: str, slug: str, season: int) -> None:
 
     Megakino films (season 0) are not series and the connectivity-test item is not
     on any site; neither is noted."""
-    if slug == settings.CONFIG.torznab_test_slug or (site == "megakino" and season == 0):
+    if slug == settings.CONFIG.torznab_test_slug or (
+        season == 0 and registry.info(site).films == "entries"
+    ):
         return
     _touch(site, slug, WatchedSeries.Reason.GRAB)
 

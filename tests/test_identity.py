@@ -6,12 +6,12 @@ import dataclasses
 
 import pytest
 
+from catalog import registry
 from catalog.identity import (
     LANGUAGES,
     MAX_EPISODE,
     MAX_SEASON,
     MAX_SLUG_LENGTH,
-    SITES,
     EpisodeIdentity,
     normalize_language,
     normalize_site,
@@ -85,7 +85,7 @@ def test_site_aliases_map_to_the_canonical_site(alias: str, canonical: str) -> N
 def test_unknown_site_lists_the_known_sites() -> None:
     with pytest.raises(ValueError, match="unknown site") as raised:
         normalize_site("example.com")
-    assert all(site in str(raised.value) for site in SITES)
+    assert all(site in str(raised.value) for site in registry.site_names())
 
 
 def test_identity_normalises_site_language_and_blank_provider() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -164,6 +165,18 @@ def test_admin_adds_a_series_by_hand(staff: Client) -> None:
     assert series.pinned and series.last_reason == "admin" and watching.is_watched(series)
     response = staff.post(add, {**form, "slug": "../etc"})
     assert response.status_code == 200 and "path separator" in response.content.decode()
+
+
+def test_admin_offers_the_registered_sites_and_refuses_others(staff: Client) -> None:
+    add = "/admin/catalog/watchedseries/add/"
+    page = staff.get(add).content.decode()
+    assert '<option value="aniworld.to">AniWorld</option>' in page
+    assert '<option value="megakino">Megakino</option>' in page
+    form = {"site": "example.com", "slug": "nordlicht", "title": "Nordlicht"}
+    response = staff.post(add, form)
+    assert response.status_code == 200 and not WatchedSeries.objects.exists()
+    with pytest.raises(ValidationError, match="unknown site"):
+        WatchedSeries(site="example.com", slug="nordlicht").full_clean()
 
 
 def test_the_api_needs_an_admin(client: Client) -> None:

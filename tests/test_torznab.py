@@ -324,10 +324,10 @@ def test_aged_not_available_results_are_probed_again_in_the_background() -> None
     from django.utils import timezone
 
     from anibridge_site.redis_client import get_redis
+    from catalog.availability import availability_by_deadline
     from catalog.identity import EpisodeIdentity
     from catalog.models import EpisodeAvailability
     from catalog.tasks import probe_queued_key
-    from torznab.search import availability_by_deadline
 
     hours_ago = timezone.now() - timedelta(hours=3)
     rows = {

@@ -2,7 +2,8 @@
 buttons) answered with the newest releases of the watched series, newest first.
 
 A release is an episode in a language that catalog.watcher first saw on its site; its
-items are exactly what a search for that episode offers (torznab.search builds both),
+items are exactly what a search for that episode offers (catalog.offers chooses both,
+torznab.search renders both),
 with the time it was first seen as pubDate. Like a search, the feed offers a release
 only once a probe confirmed it (an available EpisodeAvailability row, whose quality
 names it). Everything comes from the database: answering contacts no site.
@@ -23,7 +24,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Subquery
 
-from catalog.identity import SITES
+from catalog import offers, registry
 from catalog.models import FirstSeen, confirmed_availability
 from torznab import search
 from torznab.feed import Item
@@ -64,7 +65,7 @@ _memo_lock = threading.Lock()
 def page(query: Query) -> list[Item] | None:
     """The items at `query`'s offset/limit among those its categories keep; None when
     the feed keeps none at all (the caller then offers the connectivity-test item)."""
-    per_release = len(search._variants())  # one item, or two with STRM variants
+    per_release = len(offers.variants())  # one item, or two with STRM variants
     first = query.offset // per_release
     wanted = -(-(query.offset + query.limit) // per_release) - first
     offered = _offered(query.categories, first, wanted)
@@ -83,7 +84,9 @@ def _offered(categories: tuple[int, ...], skip: int, count: int) -> list[tuple[A
 
     Read newest first along the feed's index, in chunks: the probe result is looked up
     for the rows read only (a filter on it would be evaluated for every release)."""
-    if categories and not any(_keeps(s, hd, categories) for s in SITES for hd in (True, False)):
+    if categories and not any(
+        _keeps(s, hd, categories) for s in registry.site_names() for hd in (True, False)
+    ):
         return []  # e.g. cat=2000: no release of a series is a movie
     sql, params = _newest_sql(connection.vendor)
     found: list[tuple[Any, ...]] = []
@@ -132,14 +135,14 @@ def _kept(site: str, height: int | None, categories: tuple[int, ...]) -> bool:
     depend only on the site and the height)."""
     if not categories:
         return True
-    return _keeps(site, (height or search.DEFAULT_HEIGHT) >= 720, categories)
+    return _keeps(site, (height or offers.DEFAULT_HEIGHT) >= 720, categories)
 
 
 @lru_cache(maxsize=256)
 def _keeps(site: str, hd: bool, categories: tuple[int, ...]) -> bool:
-    height = search.DEFAULT_HEIGHT if hd else SD_HEIGHT
-    sample = Item("", "", "", "", 0, _EPOCH, search._tv_categories(site, height))
-    return search._category_matches(sample, categories)
+    height = offers.DEFAULT_HEIGHT if hd else SD_HEIGHT
+    sample = Item("", "", "", "", 0, _EPOCH, search.tv_categories(site, height))
+    return search.category_matches(sample, categories)
 
 
 def _items(release: tuple[Any, ...]) -> list[Item]:
@@ -156,11 +159,11 @@ def _items(release: tuple[Any, ...]) -> list[Item]:
         return known
     site, slug, season, episode, language, name_season, name_episode, absolute = release[:8]
     first_seen_at, title, tvdb_id, height, vcodec = release[8:]
-    target = search.Target(site, slug, title or _title_from_slug(slug), tvdb_id)
-    wanted = search.Wanted(season, episode, name_season, name_episode, absolute)
-    identity = search._identity(site, slug, season, episode, language)
-    row = search.Known(language, True, height, vcodec, first_seen_at)
-    built = search._episode_items(target, wanted, identity, row)
+    target = offers.Target(site, slug, title or _title_from_slug(slug), tvdb_id)
+    wanted = offers.Wanted(season, episode, name_season, name_episode, absolute)
+    identity = offers.identity(site, slug, season, episode, language)
+    row = offers.Known(language, True, height, vcodec, first_seen_at)
+    built = search.items_for(offers.episode_releases(target, wanted, identity, row))
     with _memo_lock:
         _memo[release] = built
     return built

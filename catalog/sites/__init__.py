@@ -1,7 +1,8 @@
 """The streaming sites: `get_site("aniworld.to")`, `enabled_sites()` (CATALOG_SITES order).
 
-Sites come behind their circuit breaker (catalog.sites.guarded). Site modules load on
-first use, so importing `catalog.sites` stays light.
+Which sites exist and which class implements each is catalog.registry's. Sites come
+behind their circuit breaker (catalog.sites.guarded). Site modules load on first use,
+so importing `catalog.sites` stays light.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import threading
 
 from django.conf import settings
 
+from catalog import registry
 from catalog.identity import normalize_site
 from catalog.sites.base import Site
 
-__all__ = ["Site", "enabled_sites", "get_site"]
+__all__ = ["Site", "enabled_sites", "forget_site", "get_site"]
 
 _lock = threading.Lock()
 _sites: dict[str, Site] = {}
@@ -22,21 +24,8 @@ _sites: dict[str, Site] = {}
 def _build(name: str) -> Site:
     from catalog.sites.guarded import GuardedSite
 
-    return GuardedSite(_site(name))
-
-
-def _site(name: str) -> Site:
-    if name == "aniworld.to":
-        from catalog.sites.aniworld import AniworldSite
-
-        return AniworldSite()
-    if name == "s.to":
-        from catalog.sites.sto import StoSite
-
-        return StoSite()
-    from catalog.sites.megakino import MegakinoSite
-
-    return MegakinoSite()
+    site: Site = registry.info(name).load()
+    return GuardedSite(site)
 
 
 def get_site(name: str) -> Site:
@@ -54,3 +43,9 @@ def get_site(name: str) -> Site:
 def enabled_sites() -> list[Site]:
     """The sites CATALOG_SITES enables, in its order (the order ties are broken in)."""
     return [get_site(name) for name in settings.CONFIG.catalog_sites]
+
+
+def forget_site(name: str) -> None:
+    """Drop this process's instance of a site (a test's fake site, once unregistered)."""
+    with _lock:
+        _sites.pop(name, None)

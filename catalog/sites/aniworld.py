@@ -9,8 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from catalog import package
-from catalog.identity import LANGUAGES
+from catalog import package, registry
 from catalog.sites.base import NotOnSite, SiteError, TitleEntry
 from catalog.sites.http import fetch_json, fetch_text
 from catalog.sites.packaged import PackageSite
@@ -21,7 +20,7 @@ SERIES_PREFIX = "/anime/stream/"
 
 class AniworldSite(PackageSite):
     name = "aniworld.to"
-    languages: tuple[str, ...] = LANGUAGES
+    languages: tuple[str, ...] = registry.info(name).languages
 
     def title_entries(self) -> list[TitleEntry]:
         html = fetch_text(settings.CONFIG.aniworld_alphabet_url)

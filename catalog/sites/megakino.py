@@ -21,6 +21,7 @@ from html import unescape
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+from catalog import registry
 from catalog.identity import EpisodeIdentity
 from catalog.sites import megakino_domain
 from catalog.sites.base import HosterLinks, NotOnSite, SiteError, TitleEntry
@@ -149,7 +150,7 @@ class _EntryPage(HTMLParser):
 
 class MegakinoSite:
     name = "megakino"
-    languages: tuple[str, ...] = (LANGUAGE,)
+    languages: tuple[str, ...] = registry.info(name).languages
 
     def __init__(self) -> None:
         self._kinds: dict[str, str] = {}  # slug -> "films" | "serials", learnt from sitemaps

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
+from catalog import registry
 from catalog.sites.base import TitleEntry
 from catalog.sites.http import fetch_json, fetch_text
 from catalog.sites.packaged import PackageSite
@@ -20,7 +21,7 @@ SERIES_PREFIX = "/serie/"
 
 class StoSite(PackageSite):
     name = "s.to"
-    languages: tuple[str, ...] = ("German Dub", "English Dub")
+    languages: tuple[str, ...] = registry.info(name).languages
 
     def title_entries(self) -> list[TitleEntry]:
         html = fetch_text(settings.CONFIG.sto_alphabet_url)

@@ -1,4 +1,4 @@
-"""What a search knows of each episode's availability: cached results at once, the rest
+"""What a Torznab search knows of each episode's availability: cached results at once, the rest
 probed by the Celery workers until the request's deadline.
 
 A search does not wait for a site that fails: episodes of a site whose circuit is open
@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from catalog import breaker, probe
 from catalog.identity import EpisodeIdentity
-from catalog.models import EpisodeAvailability, unavailable_ttl_hours
+from catalog.models import EpisodeAvailability, availability_is_fresh
 from catalog.sites.guarded import hosters_circuit
 from catalog.tasks import enqueue_probe
 
@@ -70,13 +70,15 @@ def _known(identities: Iterable[EpisodeIdentity]) -> dict[EpisodeIdentity, Known
 
 
 def _aged_negatives(found: dict[EpisodeIdentity, Known]) -> list[EpisodeIdentity]:
-    """Negative results older than AVAILABILITY_UNAVAILABLE_TTL_HOURS: a dub may have
-    come out or a hoster recovered (EpisodeAvailability.is_fresh, same rule)."""
-    before = timezone.now() - timedelta(hours=unavailable_ttl_hours())
+    """Cached results no longer fresh by EpisodeAvailability's rule: negative results
+    older than AVAILABILITY_UNAVAILABLE_TTL_HOURS (a dub may have come out or a hoster
+    recovered; `_known` reads no older positive ones)."""
+    ttl = settings.CONFIG.availability_ttl_hours
     return [
         i
         for i, row in found.items()
-        if not row.available and row.checked_at is not None and row.checked_at < before
+        if row.checked_at is not None
+        and not availability_is_fresh(row.available, row.checked_at, ttl)
     ]
 
 
