@@ -202,16 +202,9 @@ def _get(path: str, params: dict[str, str], *, missing_ok: bool = False) -> Any:
     timeout = settings.CONFIG.specials_metadata_timeout_seconds
     try:
         response = _session().get(base + path, params=params, headers=_HEADERS, timeout=timeout)
-    except ssrf.BlockedTarget as exc:
-        raise _failed(f"SkyHook ({base}) not contacted: {exc}") from None
-    except requests.RequestException as exc:
-        reason = sessions.reason(exc)
-        if reason is not None:
-            raise _failed(f"SkyHook ({base}) is unreachable: {reason}") from None
-        raise _failed(
-            f"SkyHook ({base}) is unreachable ({type(exc).__name__}); "
-            "check SKYHOOK_BASE_URL and the network."
-        ) from None
+    except (ssrf.BlockedTarget, requests.RequestException) as exc:
+        hint = "check SKYHOOK_BASE_URL and the network."
+        raise _failed(sessions.failure(f"SkyHook ({base})", exc, hint)) from None
     if response.status_code == 404 and missing_ok:
         return None
     if response.status_code != 200:

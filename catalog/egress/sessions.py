@@ -58,6 +58,17 @@ def reason(exc: BaseException) -> str | None:
     return None
 
 
+def failure(what: str, exc: BaseException, hint: str) -> str:
+    """One line for a request to `what` that got no answer: refused or not contacted
+    (with the reason), or unreachable (with the error's type and `hint`)."""
+    if isinstance(exc, ssrf.BlockedTarget):
+        return f"{what} not contacted: {exc}"
+    found = reason(exc)
+    if found is not None:
+        return f"{what} is unreachable: {found}"
+    return f"{what} is unreachable ({type(exc).__name__}); {hint}"
+
+
 def _open(conn: HTTPConnection, scheme: str) -> socket.socket:
     try:
         return tunnel.open_connection(

@@ -43,13 +43,8 @@ def fetch(url: str, *, method: str = "GET", **kwargs: Any) -> requests.Response:
     host = urlsplit(url).netloc or url
     try:
         response = _session().request(method, url, **kwargs)
-    except ssrf.BlockedTarget as exc:
-        raise SiteError(f"{host} not contacted: {exc}") from None
-    except requests.RequestException as exc:
-        reason = sessions.reason(exc)
-        if reason is not None:
-            raise SiteError(f"{host} is unreachable: {reason}") from None
-        raise SiteError(f"{host} is unreachable ({type(exc).__name__}); try again later") from None
+    except (ssrf.BlockedTarget, requests.RequestException) as exc:
+        raise SiteError(sessions.failure(host, exc, "try again later")) from None
     if response.status_code in (404, 410):
         raise NotOnSite(f"{url} is not on the site (HTTP {response.status_code})")
     if response.status_code >= 400:
