@@ -99,8 +99,9 @@ identity = _identity = lru_cache(maxsize=16384)(EpisodeIdentity)
 _release_name = lru_cache(maxsize=8192)(build_release_name)
 
 
-def test_releases() -> list[Release]:
-    """The connectivity-test release (TORZNAB_RETURN_TEST_RESULT), or none."""
+def test_releases(*, film: bool = False) -> list[Release]:
+    """The connectivity-test release (TORZNAB_RETURN_TEST_RESULT), or none; `film`: named
+    and filed as a film, for Radarr's RSS sync and Test button (`t=movie`, no title)."""
     cfg = settings.CONFIG
     if not cfg.torznab_return_test_result:
         return []
@@ -115,13 +116,30 @@ def test_releases() -> list[Release]:
     return [
         Release(
             identity,
-            _name(identity, cfg.torznab_test_title, strm, DEFAULT_HEIGHT),
+            _test_film_name(identity, strm, now.year)
+            if film
+            else _name(identity, cfg.torznab_test_title, strm, DEFAULT_HEIGHT),
             strm,
             DEFAULT_HEIGHT,
             now,
+            film=film,
         )
         for strm in variants()
     ]
+
+
+def _test_film_name(identity: EpisodeIdentity, strm: bool, year: int) -> str:
+    cfg = settings.CONFIG
+    return build_release_name(
+        title=cfg.torznab_test_title,
+        site=identity.site,
+        language=identity.language,
+        year=year,
+        height=DEFAULT_HEIGHT,
+        source=cfg.source_tag,
+        group=registry.info(identity.site).group(cfg),
+        strm=strm,
+    )
 
 
 def _name(identity: EpisodeIdentity, title: str, strm: bool, height: int) -> str:

@@ -15,7 +15,7 @@ from django.test import Client
 
 from catalog.magnet import parse_magnet
 from tests.fakeweb import FakeWeb
-from tests.sonarr_parser import parse_title
+from tests.sonarr_parser import parse_movie_title, parse_title
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -98,6 +98,26 @@ def test_sonarr_rss_and_test_request_gets_the_test_item(api: Any) -> None:
     [item] = _items(root)
     _check_item_contract(item)
     assert parse_title(item["title"]) is not None
+
+
+def test_radarr_rss_and_test_request_gets_the_test_item_as_a_film(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Radarr's RSS sync and Test button: t=movie without a title; its Test fails on an
+    # empty answer, and it asks in its movie categories only.
+    radarr = {"t": "movie", "cat": "2000,2010,2030,2040,2045,2050,2060", "extended": "1"}
+    status, root, _ = api(**radarr, offset="0", limit="100")
+    assert status == 200
+    [item] = _items(root)
+    _check_item_contract(item)
+    assert "2000" in item["categories"]
+    movie = parse_movie_title(item["title"])
+    assert movie is not None and movie.title == settings.CONFIG.torznab_test_title
+    import dataclasses
+
+    off = dataclasses.replace(settings.CONFIG, torznab_return_test_result=False)
+    monkeypatch.setattr(settings, "CONFIG", off)
+    assert _items(api(**radarr)[1]) == []
 
 
 def test_prowlarr_test_request_without_category(api: Any) -> None:

@@ -86,6 +86,10 @@ def _movie_items(query: Query, deadline: float) -> list[Item]:
     m = _TITLE_AND_YEAR.match(title)
     if m:
         title, year = m.group("title"), int(m.group("year"))
+    if not title and not query.has_ids:
+        # Radarr's RSS sync and Test button: it has no feed of films, but the Test fails
+        # on an empty answer, so it gets the connectivity-test item filed as a film.
+        return items_for(offers.test_releases(film=True))
     if not title:
         return []  # Radarr's id-only request: no title to search by without TMDB
     extra = {"imdb": query.imdbid} if query.imdbid else {}
