@@ -15,6 +15,7 @@ import pytest
 from tests.left_out import LEFT_OUT
 from tests.netguard import netguard_env
 from tests.processes import REPO
+from tests.resilience import record
 
 # The tests that import the `aniworld` package and use it against the fake sites:
 # title pages, seasons, every hoster's extractor, downloads, a captcha.
@@ -85,11 +86,18 @@ def _child_env() -> dict[str, str]:
     # The child pytest makes its own DATA_DIR, Redis and test database.
     env = {**os.environ, **netguard_env()}
     env.pop("DATABASE_URL", None)
+    # Its own resilience report too: started afresh, this run's would be deleted.
+    env.pop(record.REPORT_ENV, None)
     return env
 
 
 @pytest.mark.slow
 def test_the_aniworld_package_works_against_the_fake_sites_without_them() -> None:
+    report = record.report_path()
+    report.parent.mkdir(parents=True, exist_ok=True)
+    with report.open("a", encoding="utf-8") as fh:
+        fh.write("\n")  # a blank line (read() skips it): the report exists before the child runs
+    before = report.stat().st_size
     result = subprocess.run(
         [
             sys.executable,
@@ -110,3 +118,5 @@ def test_the_aniworld_package_works_against_the_fake_sites_without_them() -> Non
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert re.search(r"\d+ passed", result.stdout) and " failed" not in result.stdout
+    # The families this run recorded so far survive the child's own session.
+    assert report.is_file() and report.stat().st_size >= before
